@@ -1,0 +1,206 @@
+"""Reference math kernels of multinomial logistic (softmax) regression.
+
+Pure numpy functions that know nothing of scikit-learn. They are the definition
+of the model: the fast epoch engine in :mod:`sksoftmax._engine` is tested
+against them.
+
+Conventions
+-----------
+``coef`` has shape ``(n_params, n_features)`` and ``intercept`` shape
+``(n_params,)``, laid out like ``coef_`` / ``intercept_`` of the estimator.
+With ``n_classes > 2`` there is one row per class (``n_params = n_classes``).
+With two classes, as in :class:`~sklearn.linear_model.LogisticRegression`,
+there is a single row for ``classes_[1]`` (``n_params = 1``) and class 0 has
+the fixed logit 0; the model is then ordinary binary logistic regression.
+
+The objective minimised is
+
+.. math::
+
+    \\frac{\\sum_i s_i \\, \\mathrm{CE}(y_i, \\mathrm{softmax}(x_i W^T + b))}
+         {\\sum_i s_i} + \\frac{\\alpha}{2} \\lVert W \\rVert_F^2
+
+with sample weights :math:`s_i` (all ones by default); the intercept is not
+penalised.
+"""
+
+import numpy as np
+from scipy.special import logsumexp
+
+__all__ = [
+    "softmax",
+    "log_softmax",
+    "full_logits",
+    "logits",
+    "cross_entropy",
+    "objective",
+    "gradient",
+]
+
+
+def softmax(Z):
+    """Row-wise softmax, computed stably by subtracting each row's maximum.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n_samples, n_classes)
+        Logits.
+
+    Returns
+    -------
+    P : ndarray of shape (n_samples, n_classes)
+        Probabilities; each row sums to one. Same dtype as ``Z``.
+    """
+    P = Z - Z.max(axis=1, keepdims=True)
+    np.exp(P, out=P)
+    P /= P.sum(axis=1, keepdims=True)
+    return P
+
+
+def log_softmax(Z):
+    """Row-wise log of the softmax by log-sum-exp, finite wherever ``Z`` is.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n_samples, n_classes)
+        Logits.
+
+    Returns
+    -------
+    log_P : ndarray of shape (n_samples, n_classes)
+        ``log(softmax(Z))`` without underflow to ``-inf``.
+    """
+    return Z - logsumexp(Z, axis=1, keepdims=True)
+
+
+def full_logits(Z):
+    """One logit per class, adding the fixed zero logit of class 0 when binary.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n_samples, n_params)
+        Logits as produced by :func:`logits`.
+
+    Returns
+    -------
+    Z_full : ndarray of shape (n_samples, n_classes)
+        ``Z`` itself when ``n_params > 1``, else ``[0, Z]``.
+    """
+    if Z.shape[1] > 1:
+        return Z
+    return np.hstack([np.zeros_like(Z), Z])
+
+
+def logits(X, coef, intercept):
+    """Linear logits ``X @ coef.T + intercept``.
+
+    Parameters
+    ----------
+    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
+    coef : ndarray of shape (n_params, n_features)
+    intercept : ndarray of shape (n_params,)
+
+    Returns
+    -------
+    Z : ndarray of shape (n_samples, n_params)
+    """
+    return np.asarray(X @ coef.T) + intercept
+
+
+def _normalised_weights(sample_weight, n_samples, dtype):
+    if sample_weight is None:
+        return np.full(n_samples, 1.0 / n_samples, dtype=dtype)
+    sample_weight = np.asarray(sample_weight, dtype=dtype)
+    return sample_weight / sample_weight.sum()
+
+
+def cross_entropy(Z, y, sample_weight=None):
+    """Weighted mean cross-entropy of integer labels under ``softmax(full_logits(Z))``.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n_samples, n_params)
+        Logits (one column for binary problems).
+    y : ndarray of shape (n_samples,)
+        Class indices in ``[0, n_classes)``.
+    sample_weight : ndarray of shape (n_samples,), default=None
+        Non-negative weights; the mean is ``sum(s * ce) / sum(s)``.
+
+    Returns
+    -------
+    loss : float
+    """
+    log_P = log_softmax(full_logits(Z))
+    ce = -log_P[np.arange(len(y)), y]
+    weights = _normalised_weights(sample_weight, len(y), np.float64)
+    return float(weights @ ce)
+
+
+def objective(coef, intercept, X, y, sample_weight=None, alpha=0.0):
+    """Penalised objective: weighted mean cross-entropy plus ``0.5 * alpha * ||coef||^2``.
+
+    Parameters
+    ----------
+    coef : ndarray of shape (n_params, n_features)
+    intercept : ndarray of shape (n_params,)
+    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
+    y : ndarray of shape (n_samples,)
+        Class indices.
+    sample_weight : ndarray of shape (n_samples,), default=None
+    alpha : float, default=0.0
+        L2 strength; the intercept is not penalised.
+
+    Returns
+    -------
+    value : float
+    """
+    Z = logits(X, coef, intercept)
+    penalty = 0.5 * alpha * float(np.sum(coef.astype(np.float64) ** 2))
+    return cross_entropy(Z, y, sample_weight) + penalty
+
+
+def residual(Z, y, sample_weight=None):
+    """Derivative of the weighted mean cross-entropy with respect to the logits.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n_samples, n_params)
+    y : ndarray of shape (n_samples,)
+        Class indices.
+    sample_weight : ndarray of shape (n_samples,), default=None
+
+    Returns
+    -------
+    R : ndarray of shape (n_samples, n_params)
+        ``s_i / sum(s) * (P - Y)``, restricted to the parametrised columns
+        (column 1 only when binary).
+    """
+    P = softmax(full_logits(Z))
+    P[np.arange(len(y)), y] -= 1.0
+    if Z.shape[1] == 1:
+        P = P[:, 1:]
+    weights = _normalised_weights(sample_weight, len(y), P.dtype)
+    return P * weights[:, None]
+
+
+def gradient(coef, intercept, X, y, sample_weight=None, alpha=0.0):
+    """Gradient of :func:`objective`: ``(P - Y)^T X / n + alpha * coef``.
+
+    Parameters
+    ----------
+    coef : ndarray of shape (n_params, n_features)
+    intercept : ndarray of shape (n_params,)
+    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
+    y : ndarray of shape (n_samples,)
+        Class indices.
+    sample_weight : ndarray of shape (n_samples,), default=None
+    alpha : float, default=0.0
+
+    Returns
+    -------
+    grad_coef : ndarray of shape (n_params, n_features)
+    grad_intercept : ndarray of shape (n_params,)
+    """
+    R = residual(logits(X, coef, intercept), y, sample_weight)
+    grad_coef = np.asarray((X.T @ R).T) + alpha * coef
+    return grad_coef, R.sum(axis=0)

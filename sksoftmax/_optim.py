@@ -1,0 +1,241 @@
+"""Minibatch SGD: step-size schedules, momentum, Nesterov and Polyak averaging.
+
+The optimiser owns every piece of training state that must survive between
+``partial_fit`` calls, warm-started refits and pickling: the sample counter
+``t``, the current step of the "adaptive" schedule, the momentum buffers and
+the running averages. It knows nothing of the model; it updates arrays in place.
+"""
+
+import math
+
+import numpy as np
+from sklearn.utils import check_random_state
+from sklearn.utils.extmath import row_norms, safe_sparse_dot
+
+LEARNING_RATES = ("constant", "optimal", "invscaling", "adaptive")
+
+# Below this step the "adaptive" schedule gives up and declares convergence,
+# as sklearn's SGD does.
+ADAPTIVE_MIN_ETA = 1e-6
+
+
+def optimal_offset(alpha):
+    """Offset ``t0`` of sklearn's "optimal" schedule ``eta = 1 / (alpha * (t0 + t))``.
+
+    Léon Bottou's heuristic, as in ``sklearn.linear_model.SGDClassifier``
+    with the log loss: the first step is about ``1 / sqrt(alpha)``-scaled.
+
+    Parameters
+    ----------
+    alpha : float
+        L2 strength, > 0.
+
+    Returns
+    -------
+    t0 : float
+    """
+    typical_weight = math.sqrt(1.0 / math.sqrt(alpha))
+    # |d/dp log(1 + exp(-y p))| at p = 1, y = -typical_weight
+    loss_slope = typical_weight / (math.exp(-typical_weight) + 1.0)
+    initial_eta = typical_weight / max(1.0, loss_slope)
+    return 1.0 / (initial_eta * alpha)
+
+
+def auto_eta0(
+    X, *, binary, fit_intercept, alpha, batch_size, n_power_iter=30, max_rows=4096, random_state=0
+):
+    """A step size that is stable for minibatch SGD on this data, ``2 / L_batch``.
+
+    ``L_batch = c * (lambda_max + max_i ||x_i||^2 / batch_size) + alpha`` bounds
+    the curvature of a batch's mean loss: ``c`` is the largest eigenvalue of the
+    softmax Hessian in the logits (1/2, or 1/4 for binary logistic),
+    ``lambda_max`` the top eigenvalue of the second-moment matrix of the rows
+    ``[x_i, 1]`` (power iteration on at most ``max_rows`` sampled rows), and the
+    second term the extra curvature a small batch can show.
+
+    Parameters
+    ----------
+    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
+    binary : bool
+    fit_intercept : bool
+    alpha : float
+    batch_size : int
+    n_power_iter : int, default=30
+    max_rows : int, default=4096
+    random_state : int, RandomState or None, default=0
+        Picks the rows sampled when ``X`` has more than ``max_rows``.
+
+    Returns
+    -------
+    eta0 : float
+    """
+    n_samples = X.shape[0]
+    if n_samples > max_rows:
+        rows = check_random_state(random_state).choice(n_samples, max_rows, replace=False)
+        X = X[np.sort(rows)]
+    X = X.astype(np.float64)
+    n = X.shape[0]
+    v = np.ones(X.shape[1]) / math.sqrt(X.shape[1])
+    v_b = 1.0 if fit_intercept else 0.0
+    lambda_max = 0.0
+    for _ in range(n_power_iter):
+        u = safe_sparse_dot(X, v, dense_output=True) + v_b
+        w = safe_sparse_dot(X.T, u, dense_output=True) / n
+        w_b = u.mean() if fit_intercept else 0.0
+        norm = math.sqrt(float(w @ w) + w_b * w_b)
+        if norm == 0.0:
+            break
+        lambda_max = norm  # ||M v|| with ||v|| = 1 converges to lambda_max from below
+        v, v_b = w / norm, w_b / norm
+    max_squared_norm = float(row_norms(X, squared=True).max()) + fit_intercept
+    curvature = 0.25 if binary else 0.5
+    lipschitz = curvature * (lambda_max + max_squared_norm / max(batch_size, 1)) + alpha
+    return 2.0 / lipschitz if lipschitz > 0 else 1.0
+
+
+class SGDOptimizer:
+    """In-place minibatch SGD on a list of parameter arrays.
+
+    Update, with ``g`` the gradient and ``v`` the velocity (as ``torch.optim.SGD``)::
+
+        v = momentum * v + g
+        p -= eta * (g + momentum * v if nesterov else v)
+
+    Parameters
+    ----------
+    params : list of ndarray
+        Arrays updated in place by :meth:`step`.
+    learning_rate : {"constant", "optimal", "invscaling", "adaptive"}
+        Schedule of the step ``eta`` as a function of ``t``, the number of
+        samples seen before the batch (``t`` counts from 1 as in sklearn):
+        ``eta0``; ``1 / (alpha * (t0 + t))``; ``eta0 / t ** power_t``;
+        ``eta0`` divided by 5 at each :meth:`stalled` call.
+    eta0 : float
+    power_t : float
+    alpha : float
+        L2 strength, used only by the "optimal" schedule.
+    momentum : float, default=0.0
+    nesterov : bool, default=False
+    average : bool or int, default=False
+        When truthy, also keep the Polyak-Ruppert average of each parameter,
+        starting once ``t`` exceeds ``average`` samples (``True`` means 1).
+    """
+
+    def __init__(
+        self,
+        params,
+        *,
+        learning_rate,
+        eta0,
+        power_t,
+        alpha,
+        momentum=0.0,
+        nesterov=False,
+        average=False,
+    ):
+        self.learning_rate = learning_rate
+        self.eta0 = float(eta0)
+        self.power_t = float(power_t)
+        self.alpha = float(alpha)
+        self.momentum = float(momentum)
+        self.nesterov = bool(nesterov)
+        self.average_start = 0 if average is False else int(average)
+        self.averaging = average is not False and average != 0
+        self.t = 0
+        self.eta = self.eta0  # current step of the adaptive schedule
+        self.t0 = optimal_offset(alpha) if learning_rate == "optimal" else 0.0
+        self.velocities = [np.zeros_like(p) for p in params] if momentum else None
+        self.averages = [p.copy() for p in params] if self.averaging else None
+        self.n_averaged = 0
+
+    def set_hyperparameters(
+        self, params, *, learning_rate, eta0, power_t, alpha, momentum, nesterov, average
+    ):
+        """Take new hyperparameters for a warm start, keeping ``t`` and the buffers.
+
+        A changed schedule or ``eta0`` restarts the adaptive step; buffers for
+        momentum or averaging switched on only now start from scratch.
+        """
+        if learning_rate != self.learning_rate or float(eta0) != self.eta0:
+            self.eta = float(eta0)
+        self.learning_rate = learning_rate
+        self.eta0 = float(eta0)
+        self.power_t = float(power_t)
+        self.alpha = float(alpha)
+        self.t0 = optimal_offset(alpha) if learning_rate == "optimal" else 0.0
+        self.momentum = float(momentum)
+        self.nesterov = bool(nesterov)
+        if not momentum:
+            self.velocities = None
+        averaging = average is not False and average != 0
+        if averaging and not self.averaging:
+            self.averages = [p.copy() for p in params]
+            self.n_averaged = 0
+        elif not averaging:
+            self.averages = None
+            self.n_averaged = 0
+        self.averaging = averaging
+        self.average_start = 0 if average is False else int(average)
+
+    def current_eta(self):
+        """Step size of the next batch."""
+        t = self.t + 1
+        if self.learning_rate == "optimal":
+            return 1.0 / (self.alpha * (self.t0 + t))
+        if self.learning_rate == "invscaling":
+            return self.eta0 / t**self.power_t
+        return self.eta  # constant and adaptive
+
+    def stalled(self):
+        """Report that the watched score stopped improving.
+
+        Returns
+        -------
+        keep_going : bool
+            True when the adaptive schedule could lower its step (it divides
+            by 5); False when training should stop.
+        """
+        if self.learning_rate == "adaptive" and self.eta > ADAPTIVE_MIN_ETA:
+            self.eta /= 5.0
+            return True
+        return False
+
+    def step(self, params, grads, n_samples):
+        """Apply one update in place; ``grads`` may be overwritten.
+
+        Parameters
+        ----------
+        params : list of ndarray
+        grads : list of ndarray
+            Same shapes as ``params``.
+        n_samples : int
+            Samples in the batch, added to ``t``.
+        """
+        eta = self.current_eta()
+        if self.momentum:
+            if self.velocities is None:
+                self.velocities = [np.zeros_like(p) for p in params]
+            for p, g, v in zip(params, grads, self.velocities):
+                v *= self.momentum
+                v += g
+                if self.nesterov:
+                    g += self.momentum * v
+                    p -= eta * g
+                else:
+                    p -= eta * v
+        else:
+            for p, g in zip(params, grads):
+                g *= eta
+                p -= g
+        self.t += n_samples
+        if self.averaging and self.t > self.average_start:
+            self.n_averaged += 1
+            for a, p in zip(self.averages, params):
+                a += (p - a) / self.n_averaged
+        elif self.averaging:
+            for a, p in zip(self.averages, params):
+                a[...] = p
+
+    def averaged(self):
+        """True once the averages differ from the raw parameters."""
+        return self.averaging and self.n_averaged > 0

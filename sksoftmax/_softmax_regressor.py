@@ -1,0 +1,747 @@
+"""SoftmaxRegressor: multinomial logistic regression trained by minibatch SGD."""
+
+import copy
+import signal
+import threading
+import time
+import warnings
+from contextlib import contextmanager
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import StratifiedShuffleSplit
+from sklearn.utils import check_random_state, compute_class_weight
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.extmath import safe_sparse_dot
+from sklearn.utils.multiclass import check_classification_targets, unique_labels
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from ._engine import DivergenceError, EpochEngine
+from ._loss import full_logits, log_softmax, softmax
+from ._optim import LEARNING_RATES, SGDOptimizer, auto_eta0
+
+# Rows scored at a time on the validation set, so that no copy of X is made.
+_SCORING_CHUNK = 4096
+
+
+class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
+    r"""Multinomial logistic (softmax) regression trained by minibatch SGD.
+
+    A true multinomial model: one softmax over all classes, not one-vs-rest
+    sigmoids as in :class:`~sklearn.linear_model.SGDClassifier` with
+    ``loss="log_loss"``. Parameters are named as in ``SGDClassifier``.
+
+    For :math:`K > 2` classes the model is :math:`P = \mathrm{softmax}(X W^T + b)`
+    with ``W = coef_`` of shape ``(K, n_features)``; for two classes it is binary
+    logistic regression with one weight vector, as in
+    :class:`~sklearn.linear_model.LogisticRegression`. Training minimises
+
+    .. math::
+
+        \frac{\sum_i s_i \, \mathrm{CE}(y_i, p_i)}{\sum_i s_i}
+        + \frac{\alpha}{2} \lVert W \rVert_F^2
+
+    over ``W`` and ``b`` (the intercept is not penalised), where :math:`s_i`
+    are the sample weights times the class weights. This is the objective of
+    ``LogisticRegression(C=C)`` with ``alpha = 1 / (C * n_samples)``.
+
+    Parameters
+    ----------
+    alpha : float, default=1e-4
+        L2 regularisation strength.
+    fit_intercept : bool, default=True
+        Whether to learn the intercept ``b``.
+    max_iter : int, default=1000
+        Maximum number of epochs (passes over the training data) in ``fit``.
+    tol : float or None, default=1e-3
+        Training stops (or the "adaptive" step shrinks) once the watched score
+        has not improved by ``tol`` for ``n_iter_no_change`` epochs. The watched
+        score is the training objective, or the validation score when
+        ``early_stopping=True``. None disables the check.
+    batch_size : int, default=128
+        Samples per SGD step; the gradient is the mean over the batch.
+    learning_rate : {"constant", "optimal", "invscaling", "adaptive"}, \
+            default="adaptive"
+        Step-size schedule, with ``t`` the number of samples seen (from 1):
+
+        - "constant": ``eta = eta0``;
+        - "optimal": ``eta = 1 / (alpha * (t0 + t))`` with sklearn's heuristic
+          ``t0``; needs ``alpha > 0``;
+        - "invscaling": ``eta = eta0 / t ** power_t``;
+        - "adaptive": ``eta = eta0`` divided by 5 each time the watched score
+          stalls for ``n_iter_no_change`` epochs; training stops when it falls
+          below 1e-6.
+    eta0 : float or "auto", default="auto"
+        Initial step. "auto" takes ``1 / L`` with ``L`` the largest per-sample
+        Lipschitz constant of the gradient, ``c * (max_i ||x_i||^2 + fit_intercept)
+        + alpha`` with ``c = 1/2`` (``1/4`` for two classes), the step SAG uses.
+    power_t : float, default=0.5
+        Exponent of the "invscaling" schedule.
+    momentum : float, default=0.0
+        Heavy-ball momentum in ``[0, 1)``; 0 is plain SGD.
+    nesterov : bool, default=False
+        Use Nesterov's momentum; needs ``momentum > 0``.
+    average : bool or int, default=False
+        Polyak-Ruppert averaging of ``W`` and ``b``: predictions use the average
+        of the iterates. An int starts averaging once that many samples have
+        been seen; True starts at once.
+    early_stopping : bool, default=False
+        Hold out a stratified ``validation_fraction`` of the training data,
+        watch ``scoring`` on it after each epoch, stop after ``n_iter_no_change``
+        epochs without improvement and restore the best weights seen.
+        ``partial_fit`` ignores it.
+    validation_fraction : float, default=0.1
+        Fraction of the training data held out when ``early_stopping=True``.
+    n_iter_no_change : int, default=5
+        Epochs without improvement tolerated before stopping or shrinking the
+        "adaptive" step.
+    scoring : {"loss", "accuracy"}, default="loss"
+        Validation score watched by early stopping: the negated log-loss
+        (what the model optimises) or the accuracy.
+    class_weight : dict, "balanced" or None, default=None
+        Weights ``{label: weight}`` multiplied into the sample weights;
+        "balanced" uses ``n_samples / (n_classes * np.bincount(y))``.
+    warm_start : bool, default=False
+        Continue the previous ``fit`` from its weights and optimiser state
+        (sample counter ``t_``, momentum, averages), so the schedule goes on
+        rather than restarting.
+    shuffle : bool, default=True
+        Shuffle the training rows at each epoch.
+    random_state : int, RandomState instance or None, default=None
+        Seeds shuffling and the validation split.
+    verbose : int, default=0
+        When positive, print one line per epoch.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
+        Weights; one row (for ``classes_[1]``) when there are two classes.
+        Same dtype as the training data (float32 or float64).
+    intercept_ : ndarray of shape (1,) or (n_classes,)
+        Intercepts; zeros when ``fit_intercept=False``.
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features, when ``X`` had string column names.
+    n_iter_ : int
+        Epochs run by the last ``fit``, or ``partial_fit`` calls made since.
+    t_ : int
+        Training samples processed by the optimiser, across ``partial_fit``
+        calls and warm starts; the ``t`` of the step-size schedules.
+    loss_curve_ : list of float
+        Training objective per epoch, averaged over the epoch's batches, each
+        evaluated before its update.
+    best_loss_ : float
+        Lowest value of ``loss_curve_``; with early stopping, the training
+        objective of the epoch whose weights were kept.
+    validation_scores_ : list of float or None
+        Validation score per epoch (higher is better: negated log-loss or
+        accuracy); None without early stopping.
+    best_validation_score_ : float or None
+        Best of ``validation_scores_``, the score of the returned model.
+
+    See Also
+    --------
+    sklearn.linear_model.LogisticRegression : Same objective, full-batch solvers.
+    sklearn.linear_model.SGDClassifier : One-vs-rest linear models by SGD.
+
+    Notes
+    -----
+    Probabilities are computed by a max-shifted softmax and log-probabilities by
+    log-sum-exp, so ``predict_log_proba`` stays finite where a probability
+    underflows to 0. A loss that stops being finite (a step too large for the
+    data) raises ``ValueError`` and leaves a previously fitted model unchanged.
+    Ctrl-C during ``fit`` ends training after the current batch with a warning,
+    keeping a usable model.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from sksoftmax import SoftmaxRegressor
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = make_pipeline(StandardScaler(), SoftmaxRegressor(random_state=0))
+    >>> clf.fit(X, y).score(X, y) > 0.95
+    True
+    >>> clf.predict_proba(X[:1]).round(2).sum()
+    np.float64(1.0)
+    """
+
+    _parameter_constraints: dict = {
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "fit_intercept": ["boolean"],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left"), None],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions(set(LEARNING_RATES))],
+        "eta0": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
+        "power_t": [Interval(Real, None, None, closed="neither")],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "nesterov": ["boolean"],
+        "average": [Interval(Integral, 0, None, closed="neither"), "boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "scoring": [StrOptions({"loss", "accuracy"})],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
+        "warm_start": ["boolean"],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        *,
+        alpha=1e-4,
+        fit_intercept=True,
+        max_iter=1000,
+        tol=1e-3,
+        batch_size=128,
+        learning_rate="adaptive",
+        eta0="auto",
+        power_t=0.5,
+        momentum=0.0,
+        nesterov=False,
+        average=False,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        scoring="loss",
+        class_weight=None,
+        warm_start=False,
+        shuffle=True,
+        random_state=None,
+        verbose=0,
+    ):
+        self.alpha = alpha
+        self.fit_intercept = fit_intercept
+        self.max_iter = max_iter
+        self.tol = tol
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.eta0 = eta0
+        self.power_t = power_t
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.average = average
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.scoring = scoring
+        self.class_weight = class_weight
+        self.warm_start = warm_start
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+    # ------------------------------------------------------------------ fit
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None, coef_init=None, intercept_init=None):
+        """Fit the model by minibatch SGD for up to ``max_iter`` epochs.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data; float32 input trains and stores float32 weights.
+            Sparse input should be CSR (other formats are converted).
+        y : array-like of shape (n_samples,)
+            Class labels (at least two distinct values).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; multiplied by ``class_weight``.
+        coef_init : ndarray of shape (n_classes, n_features), default=None
+            Initial weights (``(1, n_features)`` for two classes); zeros if None.
+        intercept_init : ndarray of shape (n_classes,), default=None
+            Initial intercepts (``(1,)`` for two classes); zeros if None.
+
+        Returns
+        -------
+        self : SoftmaxRegressor
+            Fitted estimator.
+        """
+        with self._rollback_on_error():
+            warm = self.warm_start and hasattr(self, "coef_")
+            X, y = validate_data(
+                self,
+                X,
+                y,
+                accept_sparse="csr",
+                dtype=[np.float64, np.float32],
+                reset=True,
+            )
+            check_classification_targets(y)
+            classes = np.unique(y)
+            if len(classes) < 2:
+                raise ValueError(
+                    "SoftmaxRegressor needs samples of at least 2 classes in the data, "
+                    f"but the data contains only one class: {classes[0]!r}."
+                )
+            if warm and not np.array_equal(classes, self.classes_):
+                raise ValueError(
+                    f"warm_start=True needs the classes of the previous fit "
+                    f"{self.classes_!r}, got {classes!r}."
+                )
+            self.classes_ = classes
+            y_idx = np.searchsorted(classes, y)
+            sample_weight = self._sample_weight(X, y, y_idx, sample_weight)
+            if len(np.unique(y_idx[sample_weight > 0])) < 2:
+                raise ValueError(
+                    "SoftmaxRegressor needs at least 2 classes with non-zero sample "
+                    "weight; only one class has any weight."
+                )
+            rng = copy.deepcopy(self._rng) if warm else check_random_state(self.random_state)
+            if warm:
+                state = self._copy_state(X)
+                state.optimizer.set_hyperparameters(
+                    state.params, **self._optimizer_options(X)
+                )
+            else:
+                state = self._new_state(X, coef_init, intercept_init)
+            self._train(X, y_idx, sample_weight, state, rng, incremental=False, warm=warm)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """One epoch of minibatch SGD over ``(X, y)``, continuing the previous state.
+
+        ``max_iter``, ``tol`` and ``early_stopping`` do not apply; the step-size
+        schedule, momentum and averages carry over from call to call.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            A chunk of training data.
+        y : array-like of shape (n_samples,)
+            Its labels, each one of ``classes``.
+        classes : array-like of shape (n_classes,), default=None
+            All labels that will ever appear; required on the first call
+            (unless the model was fitted before), checked on later calls.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; multiplied by a dict ``class_weight``.
+
+        Returns
+        -------
+        self : SoftmaxRegressor
+            Updated estimator.
+        """
+        with self._rollback_on_error():
+            first_call = not hasattr(self, "classes_")
+            if first_call and classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit.")
+            if classes is not None:
+                classes = unique_labels(classes)
+                if not first_call and not np.array_equal(classes, self.classes_):
+                    raise ValueError(
+                        f"classes={classes!r} is not the same as on the first call to "
+                        f"partial_fit or fit: {self.classes_!r}."
+                    )
+                if len(classes) < 2:
+                    raise ValueError(
+                        f"SoftmaxRegressor needs at least 2 classes, got {classes!r}."
+                    )
+            if self.class_weight == "balanced":
+                raise ValueError(
+                    "class_weight='balanced' is not supported by partial_fit, which sees "
+                    "one chunk at a time. Compute the weights once with "
+                    "sklearn.utils.compute_class_weight('balanced', classes=classes, y=y) "
+                    "and pass them as class_weight={label: weight}."
+                )
+            X, y = validate_data(
+                self,
+                X,
+                y,
+                accept_sparse="csr",
+                dtype=[np.float64, np.float32] if first_call else self.coef_.dtype,
+                reset=first_call,
+            )
+            check_classification_targets(y)
+            if first_call:
+                self.classes_ = classes
+            unseen = np.setdiff1d(np.unique(y), self.classes_)
+            if len(unseen):
+                raise ValueError(
+                    f"y contains labels {unseen!r} that are not in classes "
+                    f"{self.classes_!r} given on the first call."
+                )
+            y_idx = np.searchsorted(self.classes_, y)
+            sample_weight = self._sample_weight(X, y, y_idx, sample_weight)
+            if first_call:
+                rng = check_random_state(self.random_state)
+                state = self._new_state(X, None, None)
+            else:
+                rng = copy.deepcopy(self._rng)
+                state = self._copy_state(X)
+            self._train(X, y_idx, sample_weight, state, rng, incremental=True, warm=not first_call)
+        return self
+
+    # ------------------------------------------------------------ predict
+
+    def decision_function(self, X):
+        """Logits of each class.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            For two classes, the logit of ``classes_[1]`` against ``classes_[0]``.
+        """
+        scores = self._logits(X)
+        return scores.ravel() if scores.shape[1] == 1 else scores
+
+    def predict(self, X):
+        """Most probable class of each sample.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        scores = self._logits(X)
+        if scores.shape[1] == 1:
+            return self.classes_[(scores[:, 0] > 0).astype(int)]
+        return self.classes_[np.argmax(scores, axis=1)]
+
+    def predict_proba(self, X):
+        """Class probabilities by a numerically stable softmax.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns in the order of ``classes_``; rows sum to one.
+        """
+        return softmax(full_logits(self._logits(X)))
+
+    def predict_log_proba(self, X):
+        """Log class probabilities by log-sum-exp, finite even where a probability is 0.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+        """
+        return log_softmax(full_logits(self._logits(X)))
+
+    def _logits(self, X):
+        check_is_fitted(self)
+        X = validate_data(
+            self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False
+        )
+        return safe_sparse_dot(X, self.coef_.T, dense_output=True) + self.intercept_
+
+    # ------------------------------------------------------------ internals
+
+    @contextmanager
+    def _rollback_on_error(self):
+        """Leave the estimator as it was if the call fails (arrays are never mutated)."""
+        saved = dict(self.__dict__)
+        try:
+            yield
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+
+    def _sample_weight(self, X, y, y_idx, sample_weight):
+        sample_weight = _check_sample_weight(
+            sample_weight, X, dtype=X.dtype, ensure_non_negative=True
+        )
+        if self.class_weight is not None:
+            class_weight = compute_class_weight(self.class_weight, classes=self.classes_, y=y)
+            sample_weight = sample_weight * class_weight[y_idx].astype(X.dtype)
+        if not sample_weight.sum() > 0:
+            raise ValueError("The sample weights (times class weights) sum to zero.")
+        return sample_weight
+
+    def _eta0(self, X):
+        if self.eta0 != "auto":
+            return float(self.eta0)
+        return auto_eta0(
+            X,
+            binary=len(self.classes_) == 2,
+            fit_intercept=self.fit_intercept,
+            alpha=self.alpha,
+            batch_size=self.batch_size,
+            random_state=self.random_state,
+        )
+
+    def _optimizer_options(self, X):
+        if self.learning_rate == "optimal" and self.alpha == 0:
+            raise ValueError("learning_rate='optimal' needs alpha > 0.")
+        if self.nesterov and not self.momentum:
+            raise ValueError("nesterov=True needs momentum > 0.")
+        return dict(
+            learning_rate=self.learning_rate,
+            eta0=self._eta0(X),
+            power_t=self.power_t,
+            alpha=self.alpha,
+            momentum=self.momentum,
+            nesterov=self.nesterov,
+            average=self.average,
+        )
+
+    def _new_state(self, X, coef_init, intercept_init):
+        n_params = 1 if len(self.classes_) == 2 else len(self.classes_)
+        shape = (n_params, X.shape[1])
+        if coef_init is None:
+            coef = np.zeros(shape, dtype=X.dtype)
+        else:
+            coef = np.array(coef_init, dtype=X.dtype, order="C")
+            if coef.shape != shape:
+                raise ValueError(f"coef_init has shape {coef.shape}, expected {shape}.")
+        if intercept_init is None:
+            intercept = np.zeros(n_params, dtype=X.dtype)
+        else:
+            intercept = np.array(intercept_init, dtype=X.dtype).reshape(-1)
+            if intercept.shape != (n_params,):
+                raise ValueError(
+                    f"intercept_init has shape {intercept.shape}, expected ({n_params},)."
+                )
+        params = [coef, intercept]
+        optimizer = SGDOptimizer(params, **self._optimizer_options(X))
+        return _TrainingState(params, optimizer, n_iter=0, loss_curve=[])
+
+    def _copy_state(self, X):
+        """Working copies of the fitted state, so a failed call changes nothing."""
+        params = [self._raw_coef.copy(), self._raw_intercept.copy()]
+        optimizer = copy.deepcopy(self._optimizer)
+        return _TrainingState(
+            params, optimizer, n_iter=self.n_iter_, loss_curve=list(self.loss_curve_)
+        )
+
+    def _validation_split(self, y_idx, rng):
+        """Stratified (train rows, validation rows), both in storage order."""
+        splitter = StratifiedShuffleSplit(
+            n_splits=1, test_size=self.validation_fraction, random_state=rng
+        )
+        try:
+            train, validation = next(splitter.split(np.zeros((len(y_idx), 1)), y_idx))
+        except ValueError as exc:
+            raise ValueError(
+                f"early_stopping=True could not hold out a stratified "
+                f"validation_fraction={self.validation_fraction} of {len(y_idx)} samples "
+                f"({exc}). Use more data, a larger validation_fraction, or "
+                f"early_stopping=False."
+            ) from exc
+        return np.sort(train), np.sort(validation)
+
+    def _validation_score(self, X, y_idx, rows, weights, coef, intercept):
+        """Negated weighted log-loss or weighted accuracy on ``X[rows]``, in chunks."""
+        total = 0.0
+        for start in range(0, len(rows), _SCORING_CHUNK):
+            chunk = rows[start : start + _SCORING_CHUNK]
+            Z = full_logits(safe_sparse_dot(X[chunk], coef.T, dense_output=True) + intercept)
+            w = weights[chunk].astype(np.float64)
+            if self.scoring == "loss":
+                log_p = log_softmax(Z.astype(np.float64))
+                total -= w @ -log_p[np.arange(len(chunk)), y_idx[chunk]]
+            else:
+                total += w @ (np.argmax(Z, axis=1) == y_idx[chunk])
+        return total / weights[rows].astype(np.float64).sum()
+
+    def _train(self, X, y_idx, sample_weight, state, rng, *, incremental, warm):
+        coef, intercept = state.params
+        optimizer = state.optimizer
+        early_stopping = self.early_stopping and not incremental
+        if early_stopping:
+            train_rows, validation_rows = self._validation_split(y_idx, rng)
+        else:
+            train_rows, validation_rows = None, None
+        n_train = X.shape[0] if train_rows is None else len(train_rows)
+        mean_weight = (
+            sample_weight.mean() if train_rows is None else sample_weight[train_rows].mean()
+        )
+        # Scaled so that a batch's mean of w_i * grad_i estimates the full weighted mean.
+        weights = None if np.all(sample_weight == 1) else sample_weight / mean_weight
+        engine = EpochEngine(X, coef.shape[0], self.batch_size)
+        tol = -np.inf if self.tol is None or incremental else self.tol
+        max_epochs = 1 if incremental else self.max_iter
+
+        def prediction_weights():
+            if optimizer.averaged():
+                return optimizer.averages[0], optimizer.averages[1]
+            return coef, intercept
+
+        best_score, best_loss, best_snapshot = -np.inf, np.inf, None
+        validation_scores = [] if early_stopping else None
+        no_improvement = 0
+        converged = interrupted = False
+        start_time = time.perf_counter()
+        epochs = 0
+        with _InterruptFlag() as interrupt:
+            for epoch in range(max_epochs):
+                order = train_rows
+                if self.shuffle:
+                    order = rng.permutation(n_train if order is None else order)
+                try:
+                    loss_sum, n_seen = engine.run_epoch(
+                        X,
+                        y_idx,
+                        weights,
+                        order,
+                        coef,
+                        intercept,
+                        optimizer,
+                        alpha=self.alpha,
+                        fit_intercept=self.fit_intercept,
+                        stop_requested=interrupt.requested,
+                    )
+                except DivergenceError:
+                    self._raise_diverged(optimizer, state.n_iter + 1)
+                except KeyboardInterrupt:
+                    interrupted = True
+                    break
+                if not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
+                    self._raise_diverged(optimizer, state.n_iter + 1)
+                epochs += 1
+                state.n_iter += 1
+                penalty = 0.5 * self.alpha * float(np.sum(np.square(coef, dtype=np.float64)))
+                loss = loss_sum / n_seen + penalty
+                state.loss_curve.append(loss)
+                if interrupt.requested():
+                    interrupted = True
+                    break
+
+                if early_stopping:
+                    score = self._validation_score(
+                        X, y_idx, validation_rows, sample_weight, *prediction_weights()
+                    )
+                    validation_scores.append(score)
+                    stalled = score < best_score + tol
+                    if score > best_score:
+                        best_score, best_loss = score, loss
+                        best_snapshot = copy.deepcopy((state.params, optimizer.averages))
+                else:
+                    stalled = loss > best_loss - tol
+                    best_loss = min(best_loss, loss)
+                if self.verbose:
+                    self._print_epoch(state.n_iter, loss, validation_scores, optimizer, start_time)
+                no_improvement = no_improvement + 1 if stalled else 0
+                if no_improvement >= self.n_iter_no_change:
+                    if optimizer.stalled():
+                        no_improvement = 0
+                    else:
+                        converged = True
+                        break
+
+        if interrupted:
+            warnings.warn(
+                "Training interrupted by user; the model keeps the weights reached so far"
+                + (" (the best on the validation set)." if early_stopping else "."),
+                UserWarning,
+                stacklevel=3,
+            )
+        if best_snapshot is not None:
+            (coef, intercept), averages = best_snapshot
+            state.params[:] = [coef, intercept]
+            if averages is not None:
+                optimizer.averages = averages
+        if (
+            not incremental
+            and not converged
+            and not interrupted
+            and self.tol is not None
+            and epochs == self.max_iter
+        ):
+            warnings.warn(
+                f"Maximum number of epochs ({self.max_iter}) reached before convergence. "
+                "Consider increasing max_iter, or tol.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+
+        coef, intercept = state.params
+        self._raw_coef, self._raw_intercept = coef, intercept
+        self._optimizer = optimizer
+        self._rng = rng
+        self.coef_, self.intercept_ = prediction_weights()
+        self.t_ = optimizer.t
+        self.n_iter_ = state.n_iter if incremental else epochs
+        self.loss_curve_ = state.loss_curve
+        self.best_loss_ = best_loss if early_stopping else min(state.loss_curve, default=np.inf)
+        self.validation_scores_ = validation_scores
+        self.best_validation_score_ = best_score if early_stopping else None
+
+    def _raise_diverged(self, optimizer, epoch):
+        raise ValueError(
+            f"Training diverged in epoch {epoch}: the loss became non-finite with "
+            f"learning_rate={self.learning_rate!r} at step eta={optimizer.current_eta():.3g} "
+            f"(eta0={self.eta0!r}). Use a smaller eta0 (eta0='auto' picks a safe one), "
+            "or scale the features, e.g. with StandardScaler. The estimator was not changed."
+        )
+
+    def _print_epoch(self, epoch, loss, validation_scores, optimizer, start_time):
+        line = f"Epoch {epoch}, loss: {loss:.6f}"
+        if validation_scores:
+            line += f", validation {self.scoring}: {abs(validation_scores[-1]):.6f}"
+        line += (
+            f", eta: {optimizer.current_eta():.4g}, "
+            f"elapsed: {time.perf_counter() - start_time:.2f} s"
+        )
+        print(line, flush=True)
+
+
+class _TrainingState:
+    """Working copies of the parameters and optimiser for one training call."""
+
+    def __init__(self, params, optimizer, n_iter, loss_curve):
+        self.params = params
+        self.optimizer = optimizer
+        self.n_iter = n_iter
+        self.loss_curve = loss_curve
+
+
+class _InterruptFlag:
+    """Turn Ctrl-C during training into a request to stop after the current batch.
+
+    Only the main thread can install signal handlers; elsewhere (and when
+    somebody else already handles SIGINT) a KeyboardInterrupt raised inside the
+    loop is caught by the caller instead.
+    """
+
+    def __init__(self):
+        self._requested = False
+        self._previous = None
+
+    def requested(self):
+        return self._requested
+
+    def _handle(self, signum, frame):
+        self._requested = True
+
+    def __enter__(self):
+        if (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        ):
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc_info):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
