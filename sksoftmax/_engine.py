@@ -11,6 +11,10 @@ import scipy.sparse as sp
 from scipy.special import expit
 
 
+# Below this many multiply-adds per batch product, BLAS runs on one thread.
+SMALL_PRODUCT_FLOPS = 2**24
+
+
 class DivergenceError(FloatingPointError):
     """The training loss stopped being finite."""
 
@@ -36,6 +40,10 @@ class EpochEngine:
         self.binary = n_params == 1
         self.batch_X = None if self.sparse else np.empty((m, n_features), dtype=X.dtype)
         self.logits = np.empty((m, n_params), dtype=X.dtype)
+        # The softmax runs on the transposed logits: reductions over a short,
+        # strided class axis cost numpy ~10x more than the same work as
+        # n_params vector operations over the batch.
+        self.logits_t = np.empty((n_params, m), dtype=X.dtype)
         self.row_max = np.empty(m, dtype=X.dtype)
         self.row_sum = np.empty(m, dtype=X.dtype)
         self.true_logit = np.empty(m, dtype=X.dtype)
@@ -44,43 +52,58 @@ class EpochEngine:
         self.penalty_grad = np.empty((n_params, n_features), dtype=X.dtype)
         self.grad_intercept = np.empty(n_params, dtype=X.dtype)
 
-    def residual_(self, Z, y, weights):
-        """Turn logits ``Z`` into ``w_i * (P - Y)`` in place; return ``sum_i w_i * CE_i``.
+    def blas_threads(self):
+        """BLAS threads worth using: 1 for batch-sized products, else the default (None).
+
+        A product of a few MFLOP gains little from a second thread and, measured
+        on a 2-core machine, became 4-8x slower when another process was busy.
+        """
+        n_params, n_features = self.grad_coef.shape
+        work = self.batch_size * n_features * n_params
+        return 1 if work < SMALL_PRODUCT_FLOPS else None
+
+    def residual_(self, Z_t, y, weights):
+        """Turn transposed logits into ``w_i * (P - Y)`` in place; return ``sum_i w_i * CE_i``.
 
         Parameters
         ----------
-        Z : ndarray of shape (m, n_params)
-            Logits of the batch; overwritten by the residual.
+        Z_t : ndarray of shape (n_params, m)
+            Logits of the batch, one column per sample; overwritten by the
+            transposed residual.
         y : ndarray of shape (m,)
             Class indices.
         weights : ndarray of shape (m,) or None
             Per-sample scale (sample weight over its mean); None means ones.
+
+        Returns
+        -------
+        loss_sum : float
         """
-        m = Z.shape[0]
+        m = Z_t.shape[1]
         if self.binary:
-            z = Z[:, 0]
+            z = Z_t[0]
             # log(1 + exp(z)) - y z, the binary cross-entropy from the logit
             ce = np.logaddexp(0.0, z)
             ce -= np.where(y == 1, z, 0.0)
             expit(z, out=z)
             z -= y
         else:
+            rows = self.rows[:m]
             row_max = self.row_max[:m]
             row_sum = self.row_sum[:m]
-            rows = self.rows[:m]
-            np.max(Z, axis=1, out=row_max)
-            Z -= row_max[:, None]
             true_logit = self.true_logit[:m]
-            np.take(Z.ravel(), rows * Z.shape[1] + y, out=true_logit)
-            np.exp(Z, out=Z)
-            np.sum(Z, axis=1, out=row_sum)
-            Z /= row_sum[:, None]
-            Z[rows, y] -= 1.0
+            np.maximum.reduce(Z_t, axis=0, out=row_max)
+            Z_t -= row_max
+            true_logit[...] = Z_t[y, rows]
+            np.exp(Z_t, out=Z_t)
+            np.add.reduce(Z_t, axis=0, out=row_sum)
+            Z_t /= row_sum
+            Z_t[y, rows] -= 1.0
             np.log(row_sum, out=row_sum)
             ce = np.subtract(row_sum, true_logit, out=row_sum)
         if weights is None:
             return float(ce.sum(dtype=np.float64))
-        Z *= weights[:, None]
+        Z_t *= weights
         return float(np.dot(weights.astype(np.float64), ce.astype(np.float64)))
 
     def run_epoch(
@@ -141,7 +164,9 @@ class EpochEngine:
                 if self.sparse:
                     batch_X = X[idx]
                 else:
-                    batch_X = np.take(X, idx, axis=0, out=self.batch_X[:m])
+                    # mode='clip' because take() buffers `out` under the default mode='raise';
+                    # order holds valid row numbers only.
+                    batch_X = np.take(X, idx, axis=0, out=self.batch_X[:m], mode="clip")
                 batch_y = y[idx]
                 batch_w = None if weights is None else weights[idx]
 
@@ -151,21 +176,26 @@ class EpochEngine:
             else:
                 np.matmul(batch_X, coef.T, out=Z)
             Z += intercept
-            batch_loss = self.residual_(Z, batch_y, batch_w)
+            if self.binary:
+                Z_t = Z.T
+            else:
+                Z_t = self.logits_t if m == self.batch_size else np.empty(Z.shape[::-1], Z.dtype)
+                Z_t[...] = Z.T
+            batch_loss = self.residual_(Z_t, batch_y, batch_w)
             if not np.isfinite(batch_loss):
                 raise DivergenceError(f"non-finite loss after {optimizer.t} samples")
             loss_sum += batch_loss
-            Z *= 1.0 / m
+            Z_t *= 1.0 / m
 
             if self.sparse:
-                self.grad_coef[...] = (batch_X.T @ Z).T
+                self.grad_coef[...] = (batch_X.T @ Z_t.T).T
             else:
-                np.matmul(Z.T, batch_X, out=self.grad_coef)
+                np.matmul(Z_t, batch_X, out=self.grad_coef)
             if alpha:
                 np.multiply(coef, alpha, out=self.penalty_grad)
                 self.grad_coef += self.penalty_grad
             if fit_intercept:
-                np.sum(Z, axis=0, out=self.grad_intercept)
+                np.add.reduce(Z_t, axis=1, out=self.grad_intercept)
             optimizer.step(params, grads, m)
             n_seen += m
             if stop_requested is not None and stop_requested():
