@@ -11,6 +11,12 @@ import scipy.sparse as sp
 from scipy.special import expit
 
 
+# Past this magnitude a logit difference carries no information in floating
+# point; a step too large for the data (e.g. eta * alpha > 2, which makes the
+# L2 shrinkage flip and grow the weights geometrically) gets here within a few
+# batches, long before the loss overflows to inf.
+MAX_LOGIT = 1e15
+
 # Below this many multiply-adds per batch product, BLAS runs on one thread.
 SMALL_PRODUCT_FLOPS = 2**24
 
@@ -147,6 +153,19 @@ class EpochEngine:
         n_seen : int
             Rows visited (fewer than ``len(order)`` only if stopped early).
         """
+        if self.sparse and not optimizer.momentum and not optimizer.averaging:
+            return self._run_sparse_epoch(
+                X,
+                y,
+                weights,
+                order,
+                coef,
+                intercept,
+                optimizer,
+                alpha=alpha,
+                fit_intercept=fit_intercept,
+                stop_requested=stop_requested,
+            )
         n_rows = X.shape[0] if order is None else len(order)
         params = [coef, intercept] if fit_intercept else [coef]
         grads = [self.grad_coef, self.grad_intercept] if fit_intercept else [self.grad_coef]
@@ -181,6 +200,7 @@ class EpochEngine:
             else:
                 Z_t = self.logits_t if m == self.batch_size else np.empty(Z.shape[::-1], Z.dtype)
                 Z_t[...] = Z.T
+            _check_logits(Z, optimizer)
             batch_loss = self.residual_(Z_t, batch_y, batch_w)
             if not np.isfinite(batch_loss):
                 raise DivergenceError(f"non-finite loss after {optimizer.t} samples")
@@ -201,3 +221,87 @@ class EpochEngine:
             if stop_requested is not None and stop_requested():
                 break
         return loss_sum, n_seen
+
+    def _run_sparse_epoch(
+        self, X, y, weights, order, coef, intercept, optimizer, *, alpha, fit_intercept,
+        stop_requested,
+    ):
+        """:meth:`run_epoch` for CSR ``X`` at a cost that follows the non-zeros.
+
+        A batch touches only the columns of ``coef`` of its non-zero features;
+        the L2 shrinkage of all the others is kept as one scalar,
+        ``coef_true = scale * coef``, folded back into ``coef`` when the epoch
+        ends (or earlier, before ``scale`` gets small). Plain SGD only: momentum
+        and averaging touch every weight at every step, and use the dense
+        update of :meth:`run_epoch`.
+        """
+        n_rows = X.shape[0] if order is None else len(order)
+        loss_sum = 0.0
+        n_seen = 0
+        scale = 1.0
+        try:
+            for start in range(0, n_rows, self.batch_size):
+                stop = min(start + self.batch_size, n_rows)
+                m = stop - start
+                if order is None:
+                    batch_X = X[start:stop]
+                    batch_y = y[start:stop]
+                    batch_w = None if weights is None else weights[start:stop]
+                else:
+                    idx = order[start:stop]
+                    batch_X = X[idx]
+                    batch_y = y[idx]
+                    batch_w = None if weights is None else weights[idx]
+                # The batch as a matrix over its own non-zero columns only.
+                cols, local = np.unique(batch_X.indices, return_inverse=True)
+                batch_X = sp.csr_matrix(
+                    (batch_X.data, local.ravel(), batch_X.indptr), shape=(m, len(cols))
+                )
+                coef_cols = coef[:, cols]
+
+                Z = self.logits[:m]
+                Z[...] = batch_X @ coef_cols.T
+                Z *= scale
+                Z += intercept
+                if self.binary:
+                    Z_t = Z.T
+                else:
+                    Z_t = self.logits_t if m == self.batch_size else np.empty((Z.shape[1], m), Z.dtype)
+                    Z_t[...] = Z.T
+                _check_logits(Z, optimizer)
+                batch_loss = self.residual_(Z_t, batch_y, batch_w)
+                if not np.isfinite(batch_loss):
+                    raise DivergenceError(f"non-finite loss after {optimizer.t} samples")
+                loss_sum += batch_loss
+                Z_t *= 1.0 / m
+
+                eta = optimizer.current_eta()
+                decay = 1.0 - eta * alpha
+                if decay <= 0.5:  # a step this large makes the scalar shrinkage unstable
+                    coef *= scale
+                    scale = 1.0
+                    coef *= decay
+                else:
+                    scale *= decay
+                grad_cols = (batch_X.T @ Z_t.T).T
+                coef_cols -= (eta / scale) * grad_cols
+                coef[:, cols] = coef_cols
+                if fit_intercept:
+                    intercept -= eta * np.add.reduce(Z_t, axis=1)
+                optimizer.advance(m)
+                if scale < 1e-6:
+                    coef *= scale
+                    scale = 1.0
+                n_seen += m
+                if stop_requested is not None and stop_requested():
+                    break
+        finally:
+            if scale != 1.0:
+                coef *= scale
+        return loss_sum, n_seen
+
+
+def _check_logits(Z, optimizer):
+    # Two full reductions of a batch-sized array: cheap, and NaN fails both tests.
+    if not (Z.max() < MAX_LOGIT and Z.min() > -MAX_LOGIT):
+        raise DivergenceError(f"logits past {MAX_LOGIT:.0e} after {optimizer.t} samples")

@@ -11,6 +11,7 @@ import math
 import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils.extmath import row_norms, safe_sparse_dot
+from sklearn.utils.random import sample_without_replacement
 
 LEARNING_RATES = ("constant", "optimal", "invscaling", "adaptive")
 
@@ -20,10 +21,13 @@ ADAPTIVE_MIN_ETA = 1e-6
 
 
 def optimal_offset(alpha):
-    """Offset ``t0`` of sklearn's "optimal" schedule ``eta = 1 / (alpha * (t0 + t))``.
+    """Offset ``t0`` of sklearn's "optimal" schedule ``eta = 1 / (alpha * (t0 + t - 1))``.
 
     Léon Bottou's heuristic, as in ``sklearn.linear_model.SGDClassifier``
-    with the log loss: the first step is about ``1 / sqrt(alpha)``-scaled.
+    with the log loss: ``t0`` makes the first step (``t = 1``) equal to the
+    typical weight ``alpha ** -0.25``. sklearn divides that weight by
+    ``max(1, dloss)`` with ``dloss`` the signed log-loss derivative at
+    ``(y=1, p=-typical_weight)``, which is negative, so the divisor is 1.
 
     Parameters
     ----------
@@ -35,14 +39,21 @@ def optimal_offset(alpha):
     t0 : float
     """
     typical_weight = math.sqrt(1.0 / math.sqrt(alpha))
-    # |d/dp log(1 + exp(-y p))| at p = 1, y = -typical_weight
-    loss_slope = typical_weight / (math.exp(-typical_weight) + 1.0)
-    initial_eta = typical_weight / max(1.0, loss_slope)
+    initial_eta = typical_weight
     return 1.0 / (initial_eta * alpha)
 
 
 def auto_eta0(
-    X, *, binary, fit_intercept, alpha, batch_size, n_power_iter=30, max_rows=4096, random_state=0
+    X,
+    *,
+    binary,
+    fit_intercept,
+    alpha,
+    batch_size,
+    sample_weight=None,
+    n_power_iter=30,
+    max_rows=4096,
+    random_state=0,
 ):
     """A step size that is stable for minibatch SGD on this data, ``2 / L_batch``.
 
@@ -51,7 +62,10 @@ def auto_eta0(
     softmax Hessian in the logits (1/2, or 1/4 for binary logistic),
     ``lambda_max`` the top eigenvalue of the second-moment matrix of the rows
     ``[x_i, 1]`` (power iteration on at most ``max_rows`` sampled rows), and the
-    second term the extra curvature a small batch can show.
+    second term the extra curvature a small batch can show. With sample
+    weights the second-moment matrix is the weighted one and the maximum runs
+    over rows of non-zero weight, so integer weights give the step of the
+    repeated rows and zero weights that of the rows removed.
 
     Parameters
     ----------
@@ -60,8 +74,11 @@ def auto_eta0(
     fit_intercept : bool
     alpha : float
     batch_size : int
+    sample_weight : ndarray of shape (n_samples,), default=None
+        Non-negative weights of the rows; None means equal weights.
     n_power_iter : int, default=30
     max_rows : int, default=4096
+        Most rows sampled (fewer for small data: ``n_samples // 64``, at least 256).
     random_state : int, RandomState or None, default=0
         Picks the rows sampled when ``X`` has more than ``max_rows``.
 
@@ -70,24 +87,37 @@ def auto_eta0(
     eta0 : float
     """
     n_samples = X.shape[0]
-    if n_samples > max_rows:
-        rows = check_random_state(random_state).choice(n_samples, max_rows, replace=False)
+    # The sample is a copy: keep it under ~2% of X (at least 256 rows) so fit adds
+    # little to peak memory.
+    n_rows = min(n_samples, max(256, min(max_rows, n_samples // 64)))
+    if n_rows < n_samples:
+        rows = sample_without_replacement(
+            n_samples, n_rows, random_state=check_random_state(random_state)
+        )
         X = X[np.sort(rows)]
-    X = X.astype(np.float64)
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight)[np.sort(rows)]
     n = X.shape[0]
-    v = np.ones(X.shape[1]) / math.sqrt(X.shape[1])
+    if sample_weight is None or not np.sum(sample_weight) > 0:
+        s = np.full(n, 1.0 / n)
+    else:
+        s = np.asarray(sample_weight, dtype=np.float64)
+        s = s / s.sum()
+    s = s.astype(X.dtype)
+    # In X's dtype, so that the products do not make a float64 copy of the sample.
+    v = np.full(X.shape[1], 1.0 / math.sqrt(X.shape[1]), dtype=X.dtype)
     v_b = 1.0 if fit_intercept else 0.0
     lambda_max = 0.0
     for _ in range(n_power_iter):
-        u = safe_sparse_dot(X, v, dense_output=True) + v_b
-        w = safe_sparse_dot(X.T, u, dense_output=True) / n
-        w_b = u.mean() if fit_intercept else 0.0
+        u = (safe_sparse_dot(X, v, dense_output=True) + v_b) * s
+        w = safe_sparse_dot(X.T, u, dense_output=True)
+        w_b = u.sum() if fit_intercept else 0.0
         norm = math.sqrt(float(w @ w) + w_b * w_b)
         if norm == 0.0:
             break
         lambda_max = norm  # ||M v|| with ||v|| = 1 converges to lambda_max from below
         v, v_b = w / norm, w_b / norm
-    max_squared_norm = float(row_norms(X, squared=True).max()) + fit_intercept
+    max_squared_norm = float(row_norms(X, squared=True)[s > 0].max()) + fit_intercept
     curvature = 0.25 if binary else 0.5
     lipschitz = curvature * (lambda_max + max_squared_norm / max(batch_size, 1)) + alpha
     return 2.0 / lipschitz if lipschitz > 0 else 1.0
@@ -108,7 +138,7 @@ class SGDOptimizer:
     learning_rate : {"constant", "optimal", "invscaling", "adaptive"}
         Schedule of the step ``eta`` as a function of ``t``, the number of
         samples seen before the batch (``t`` counts from 1 as in sklearn):
-        ``eta0``; ``1 / (alpha * (t0 + t))``; ``eta0 / t ** power_t``;
+        ``eta0``; ``1 / (alpha * (t0 + t - 1))``; ``eta0 / t ** power_t``;
         ``eta0`` divided by 5 at each :meth:`stalled` call.
     eta0 : float
     power_t : float
@@ -181,7 +211,7 @@ class SGDOptimizer:
         """Step size of the next batch."""
         t = self.t + 1
         if self.learning_rate == "optimal":
-            return 1.0 / (self.alpha * (self.t0 + t))
+            return 1.0 / (self.alpha * (self.t0 + t - 1))
         if self.learning_rate == "invscaling":
             return self.eta0 / t**self.power_t
         return self.eta  # constant and adaptive
@@ -199,6 +229,10 @@ class SGDOptimizer:
             self.eta /= 5.0
             return True
         return False
+
+    def advance(self, n_samples):
+        """Count a batch whose update the caller applied itself (plain SGD only)."""
+        self.t += n_samples
 
     def step(self, params, grads, n_samples):
         """Apply one update in place; ``grads`` may be overwritten.

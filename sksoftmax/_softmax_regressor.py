@@ -18,7 +18,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from threadpoolctl import threadpool_limits
 
+from ._engine import MAX_LOGIT as _MAX_LOGIT
 from ._engine import DivergenceError, EpochEngine
 from ._loss import full_logits, log_softmax, softmax
 from ._optim import LEARNING_RATES, SGDOptimizer, auto_eta0
@@ -68,8 +70,8 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
         Step-size schedule, with ``t`` the number of samples seen (from 1):
 
         - "constant": ``eta = eta0``;
-        - "optimal": ``eta = 1 / (alpha * (t0 + t))`` with sklearn's heuristic
-          ``t0``; needs ``alpha > 0``;
+        - "optimal": ``eta = 1 / (alpha * (t0 + t - 1))`` with sklearn's heuristic
+          ``t0`` (first step ``alpha ** -0.25``); needs ``alpha > 0``;
         - "invscaling": ``eta = eta0 / t ** power_t``;
         - "adaptive": ``eta = eta0`` divided by 5 each time the watched score
           stalls for ``n_iter_no_change`` epochs; training stops when it falls
@@ -305,10 +307,10 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
             if warm:
                 state = self._copy_state(X)
                 state.optimizer.set_hyperparameters(
-                    state.params, **self._optimizer_options(X)
+                    state.params, **self._optimizer_options(X, sample_weight)
                 )
             else:
-                state = self._new_state(X, coef_init, intercept_init)
+                state = self._new_state(X, coef_init, intercept_init, sample_weight)
             self._train(X, y_idx, sample_weight, state, rng, incremental=False, warm=warm)
         return self
 
@@ -379,7 +381,7 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
             sample_weight = self._sample_weight(X, y, y_idx, sample_weight)
             if first_call:
                 rng = check_random_state(self.random_state)
-                state = self._new_state(X, None, None)
+                state = self._new_state(X, None, None, sample_weight)
             else:
                 rng = copy.deepcopy(self._rng)
                 state = self._copy_state(X)
@@ -389,7 +391,7 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------ predict
 
     def decision_function(self, X):
-        """Logits of each class.
+        """Compute the logits of each class.
 
         Parameters
         ----------
@@ -413,6 +415,7 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
         Returns
         -------
         y_pred : ndarray of shape (n_samples,)
+            Labels from ``classes_``, those of the largest logit.
         """
         scores = self._logits(X)
         if scores.shape[1] == 1:
@@ -443,6 +446,7 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
         Returns
         -------
         log_proba : ndarray of shape (n_samples, n_classes)
+            Columns in the order of ``classes_``; ``exp`` of each row sums to one.
         """
         return log_softmax(full_logits(self._logits(X)))
 
@@ -477,7 +481,7 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
             raise ValueError("The sample weights (times class weights) sum to zero.")
         return sample_weight
 
-    def _eta0(self, X):
+    def _eta0(self, X, sample_weight=None):
         if self.eta0 != "auto":
             return float(self.eta0)
         return auto_eta0(
@@ -486,17 +490,18 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
             fit_intercept=self.fit_intercept,
             alpha=self.alpha,
             batch_size=self.batch_size,
+            sample_weight=sample_weight,
             random_state=self.random_state,
         )
 
-    def _optimizer_options(self, X):
+    def _optimizer_options(self, X, sample_weight=None):
         if self.learning_rate == "optimal" and self.alpha == 0:
             raise ValueError("learning_rate='optimal' needs alpha > 0.")
         if self.nesterov and not self.momentum:
             raise ValueError("nesterov=True needs momentum > 0.")
         return dict(
             learning_rate=self.learning_rate,
-            eta0=self._eta0(X),
+            eta0=self._eta0(X, sample_weight),
             power_t=self.power_t,
             alpha=self.alpha,
             momentum=self.momentum,
@@ -504,7 +509,7 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
             average=self.average,
         )
 
-    def _new_state(self, X, coef_init, intercept_init):
+    def _new_state(self, X, coef_init, intercept_init, sample_weight=None):
         n_params = 1 if len(self.classes_) == 2 else len(self.classes_)
         shape = (n_params, X.shape[1])
         if coef_init is None:
@@ -522,7 +527,7 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
                     f"intercept_init has shape {intercept.shape}, expected ({n_params},)."
                 )
         params = [coef, intercept]
-        optimizer = SGDOptimizer(params, **self._optimizer_options(X))
+        optimizer = SGDOptimizer(params, **self._optimizer_options(X, sample_weight))
         return _TrainingState(params, optimizer, n_iter=0, loss_curve=[])
 
     def _copy_state(self, X):
@@ -580,6 +585,8 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
         engine = EpochEngine(X, coef.shape[0], self.batch_size)
         tol = -np.inf if self.tol is None or incremental else self.tol
         max_epochs = 1 if incremental else self.max_iter
+        def after_batch():
+            return interrupt.requested()
 
         def prediction_weights():
             if optimizer.averaged():
@@ -592,7 +599,9 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
         converged = interrupted = False
         start_time = time.perf_counter()
         epochs = 0
-        with _InterruptFlag() as interrupt:
+        with _InterruptFlag() as interrupt, threadpool_limits(
+            limits=engine.blas_threads(), user_api="blas"
+        ):
             for epoch in range(max_epochs):
                 order = train_rows
                 if self.shuffle:
@@ -608,7 +617,7 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
                         optimizer,
                         alpha=self.alpha,
                         fit_intercept=self.fit_intercept,
-                        stop_requested=interrupt.requested,
+                        stop_requested=after_batch,
                     )
                 except DivergenceError:
                     self._raise_diverged(optimizer, state.n_iter + 1)
@@ -621,6 +630,8 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
                 state.n_iter += 1
                 penalty = 0.5 * self.alpha * float(np.sum(np.square(coef, dtype=np.float64)))
                 loss = loss_sum / n_seen + penalty
+                if not np.isfinite(loss):
+                    self._raise_diverged(optimizer, state.n_iter)
                 state.loss_curve.append(loss)
                 if interrupt.requested():
                     interrupted = True
@@ -688,7 +699,8 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
 
     def _raise_diverged(self, optimizer, epoch):
         raise ValueError(
-            f"Training diverged in epoch {epoch}: the loss became non-finite with "
+            f"Training diverged in epoch {epoch}: the loss blew up (non-finite, or "
+            f"logits past {_MAX_LOGIT:.0e}) with "
             f"learning_rate={self.learning_rate!r} at step eta={optimizer.current_eta():.3g} "
             f"(eta0={self.eta0!r}). Use a smaller eta0 (eta0='auto' picks a safe one), "
             "or scale the features, e.g. with StandardScaler. The estimator was not changed."

@@ -122,3 +122,15 @@ def test_blas_threads_limited_for_batch_sized_products():
     assert EpochEngine(X, 10, 128).blas_threads() == 1
     big = EpochEngine(np.zeros((20_000, 784), dtype=np.float32), 100, 20_000)
     assert big.blas_threads() is None
+
+
+@pytest.mark.parametrize("options", [{}, {"momentum": 0.9}, {"average": True}])
+def test_sparse_and_dense_fits_agree(options):
+    """The sparse engine (lazy shrinkage, or the dense update under momentum and
+    averaging) trains the same model as the dense one."""
+    X, y = make_problem(300, 40, 3, np.float64, sparse=True)
+    params = dict(alpha=0.01, max_iter=5, tol=None, random_state=0, batch_size=16, **options)
+    dense = SoftmaxRegressor(**params).fit(X.toarray(), y)
+    sparse = SoftmaxRegressor(**params).fit(X, y)
+    assert_allclose(sparse.coef_, dense.coef_, rtol=1e-10, atol=1e-12)
+    assert_allclose(sparse.intercept_, dense.intercept_, rtol=1e-10, atol=1e-12)
