@@ -1,0 +1,564 @@
+"""The ``python -m sksoftmax`` demo: SoftmaxRegressor next to LogisticRegression."""
+
+import argparse
+import csv
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from sklearn import datasets as sk_datasets
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, log_loss
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from ._softmax_regressor import SoftmaxRegressor
+
+PROG = "python -m sksoftmax"
+
+# Exit statuses.
+OK, FAILED, BAD_INPUT = 0, 1, 2
+
+_BUNDLED = {
+    "iris": sk_datasets.load_iris,
+    "digits": sk_datasets.load_digits,
+    "wine": sk_datasets.load_wine,
+    "breast_cancer": sk_datasets.load_breast_cancer,
+}
+DATASETS = (*_BUNDLED, "fashion-mnist")
+
+_DESCRIPTION = """\
+Train a multinomial softmax regression (sksoftmax.SoftmaxRegressor, minibatch
+SGD) and scikit-learn's LogisticRegression (L-BFGS) on the same data, each in a
+Pipeline after a StandardScaler, and print their test accuracy, test log-loss,
+fit time and number of epochs. SoftmaxRegressor prints one line per epoch while
+it trains.
+
+LogisticRegression gets C = 1 / (alpha * n_train), which makes its objective
+the one SoftmaxRegressor minimises: mean training log-loss + alpha/2 ||W||^2,
+shown as "train obj". L-BFGS solves it to high precision; SGD stops once an
+epoch no longer improves it by --tol, so its value tells how close SGD got."""
+
+_EPILOG = """\
+datasets:
+  iris, digits, wine, breast_cancer
+                 bundled with scikit-learn (no network); split 75/25, stratified
+  fashion-mnist  70,000 28x28 clothing images in 10 classes, downloaded from
+                 OpenML on first use and cached (see --data-home), or read from
+                 the original IDX files (see --idx-folder); canonical
+                 60,000/10,000 split. Training takes minutes: try --max-samples.
+  FILE.csv       your own data: a header row, numeric feature columns and a
+                 class column named by --target; split 75/25, stratified
+
+examples:
+  python -m sksoftmax
+  python -m sksoftmax --dataset digits --plot digits.png
+  python -m sksoftmax --dataset fashion-mnist --max-samples 10000 --quiet
+  python -m sksoftmax --dataset measurements.csv --target species
+
+exit status: 0 on success, 1 when the data cannot be downloaded or training
+fails, 2 for invalid arguments or unreadable input files."""
+
+
+class InputError(Exception):
+    """A problem with the user's arguments or files: one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise InputError(message)
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _float_in(low, high, *, low_open=False, high_open=True):
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        too_low = value <= low if low_open else value < low
+        too_high = high is not None and (value >= high if high_open else value > high)
+        if not np.isfinite(value) or too_low or too_high:
+            interval = f"{'(' if low_open else '['}{low}, {high if high is not None else 'inf'})"
+            raise argparse.ArgumentTypeError(f"expected a number in {interval}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _eta0(text):
+    return "auto" if text == "auto" else _float_in(0, None, low_open=True)(text)
+
+
+def build_parser():
+    parser = _Parser(
+        prog=PROG,
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    data = parser.add_argument_group("data")
+    data.add_argument(
+        "--dataset",
+        default="iris",
+        metavar="NAME|FILE.csv",
+        help=f"one of {', '.join(DATASETS)}, or a CSV file (default: %(default)s)",
+    )
+    data.add_argument(
+        "--target", metavar="COLUMN", help="the class column of a CSV file (required for CSV)"
+    )
+    data.add_argument(
+        "--delimiter", default=",", metavar="CHAR", help="CSV field delimiter (default: ',')"
+    )
+    data.add_argument(
+        "--test-size",
+        type=_float_in(0, 1, low_open=True),
+        default=0.25,
+        metavar="FRACTION",
+        help="fraction held out for testing (default: %(default)s; "
+        "fashion-mnist keeps its own 10,000-image test set)",
+    )
+    data.add_argument(
+        "--max-samples",
+        type=_positive_int,
+        metavar="N",
+        help="train on a stratified random subset of N training samples",
+    )
+    data.add_argument(
+        "--data-home",
+        metavar="DIR",
+        help="fashion-mnist: OpenML cache folder (default: scikit-learn's, "
+        "~/scikit_learn_data or $SCIKIT_LEARN_DATA)",
+    )
+    data.add_argument(
+        "--idx-folder",
+        metavar="DIR",
+        help="fashion-mnist: read the four original *-ubyte.gz IDX files from DIR "
+        "instead of OpenML",
+    )
+    model = parser.add_argument_group("SoftmaxRegressor")
+    model.add_argument(
+        "--alpha",
+        type=_float_in(0, None),
+        default=1e-4,
+        help="L2 penalty (default: %(default)s)",
+    )
+    model.add_argument(
+        "--eta0", type=_eta0, default="auto", help="initial step, or 'auto' (default: auto)"
+    )
+    model.add_argument(
+        "--learning-rate",
+        choices=("constant", "optimal", "invscaling", "adaptive"),
+        default="adaptive",
+        help="step-size schedule (default: %(default)s)",
+    )
+    model.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=128,
+        metavar="N",
+        help="samples per SGD step (default: %(default)s)",
+    )
+    model.add_argument(
+        "--max-iter",
+        type=_positive_int,
+        default=1000,
+        metavar="N",
+        help="maximum number of epochs (default: %(default)s)",
+    )
+    model.add_argument(
+        "--tol",
+        type=_float_in(0, None),
+        default=1e-3,
+        help="stop (or shrink the adaptive step) when an epoch improves the objective "
+        "by less than this (default: %(default)s)",
+    )
+    model.add_argument(
+        "--early-stopping",
+        action="store_true",
+        help="hold out 10%% of the training data and stop when its log-loss stalls",
+    )
+    output = parser.add_argument_group("output")
+    output.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="save a figure (SoftmaxRegressor's loss curve and test confusion matrix); "
+        "needs matplotlib",
+    )
+    output.add_argument("--quiet", action="store_true", help="do not print a line per epoch")
+    output.add_argument(
+        "--random-state",
+        type=int,
+        default=0,
+        metavar="SEED",
+        help="seed for the split and the SGD shuffling (default: %(default)s)",
+    )
+    return parser
+
+
+# ---------------------------------------------------------------------- data
+
+
+class _Data:
+    def __init__(self, name, X_train, X_test, y_train, y_test, class_names):
+        self.name = name
+        self.X_train, self.X_test = X_train, X_test
+        self.y_train, self.y_test = y_train, y_test
+        self.class_names = class_names
+
+
+def _dataset_key(text):
+    key = text.strip().lower().replace("-", "_")
+    if key in _BUNDLED:
+        return key
+    if key in ("fashion_mnist", "fashionmnist"):
+        return "fashion-mnist"
+    return None
+
+
+def _looks_like_path(text):
+    return text.lower().endswith((".csv", ".txt", ".tsv")) or os.sep in text or "/" in text
+
+
+def _parse_labels(values):
+    """Labels as int when they all are integers (so 10 sorts after 9), else str."""
+    try:
+        return np.array([int(v) for v in values])
+    except ValueError:
+        return np.array(values, dtype=object)
+
+
+def read_csv(path, target, delimiter=","):
+    """Read numeric features and a class column from a CSV file with a header.
+
+    Returns ``(X, y, feature_names)``; raises InputError with a one-line
+    message for anything the demo cannot use.
+    """
+    where = f"CSV file {str(path)!r}"
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = [
+                row for row in csv.reader(f, delimiter=delimiter) if any(c.strip() for c in row)
+            ]
+    except FileNotFoundError:
+        raise InputError(f"cannot read {where}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"cannot read {where}: it is a directory") from None
+    except UnicodeDecodeError:
+        raise InputError(f"cannot read {where}: not a UTF-8 text file") from None
+    except (OSError, csv.Error) as exc:
+        raise InputError(f"cannot read {where}: {exc}") from None
+    if not rows:
+        raise InputError(f"{where} is empty")
+    header = [name.strip() for name in rows[0]]
+    body = rows[1:]
+    if target is None:
+        raise InputError(
+            f"{where} needs --target COLUMN, the class column; columns: {', '.join(header)}"
+        )
+    if target not in header:
+        raise InputError(
+            f"{where} has no column {target!r} (--target); columns: {', '.join(header)}"
+        )
+    if len(header) < 2:
+        raise InputError(f"{where} has no feature column besides the target {target!r}")
+    if not body:
+        raise InputError(f"{where} has a header but no data rows")
+    t = header.index(target)
+    for line, row in enumerate(body, start=2):
+        if len(row) != len(header):
+            raise InputError(
+                f"{where}, line {line}: {len(row)} fields where the header has {len(header)} "
+                f"(delimiter {delimiter!r}; see --delimiter)"
+            )
+    feature_names = [name for j, name in enumerate(header) if j != t]
+    X = np.empty((len(body), len(header) - 1))
+    for j_out, j in enumerate(c for c in range(len(header)) if c != t):
+        for i, row in enumerate(body):
+            cell = row[j].strip()
+            try:
+                value = float(cell)
+            except ValueError:
+                value = None
+            if value is None or not np.isfinite(value):
+                what = "a missing value" if cell in ("", "NA", "nan", "NaN") else repr(cell)
+                raise InputError(
+                    f"{where}: feature column {header[j]!r} is not numeric ({what} on line "
+                    f"{i + 2}); encode or drop non-numeric columns"
+                )
+            X[i, j_out] = value
+    labels = [row[t].strip() for row in body]
+    if "" in labels:
+        raise InputError(
+            f"{where}: the target column {target!r} has a missing value on line "
+            f"{labels.index('') + 2}"
+        )
+    return X, _parse_labels(labels), feature_names
+
+
+def _split(X, y, args, where):
+    classes, counts = np.unique(y, return_counts=True)
+    if len(classes) < 2:
+        raise InputError(
+            f"{where} has only one class ({classes[0]!r}); a classifier needs at least two"
+        )
+    if counts.min() < 2:
+        lonely = classes[counts.argmin()]
+        raise InputError(
+            f"{where}: class {lonely!r} has a single sample; each class needs at least two "
+            "to appear in both the training and the test set"
+        )
+    try:
+        return train_test_split(
+            X, y, test_size=args.test_size, stratify=y, random_state=args.random_state
+        )
+    except ValueError as exc:
+        raise InputError(f"{where}: cannot split for testing: {exc}") from None
+
+
+def load_data(args):
+    key = _dataset_key(args.dataset)
+    if key is None and not (_looks_like_path(args.dataset) or os.path.exists(args.dataset)):
+        raise InputError(
+            f"unknown dataset {args.dataset!r}: choose one of {', '.join(DATASETS)}, "
+            "or give the path of a CSV file"
+        )
+    if key is not None and args.target is not None:
+        raise InputError(f"--target only applies to CSV files, not to --dataset {key}")
+    if key != "fashion-mnist" and (args.idx_folder or args.data_home):
+        raise InputError("--idx-folder and --data-home only apply to --dataset fashion-mnist")
+    if key == "fashion-mnist":
+        from .datasets import load_fashion_mnist
+
+        if args.idx_folder is None:
+            print("Loading Fashion-MNIST (downloaded from OpenML on first use, then cached) ...")
+        try:
+            with warnings.catch_warnings():
+                # fetch_openml warns before each retry; the error below says it all.
+                warnings.filterwarnings("ignore", message="A network error occurred")
+                bunch = load_fashion_mnist(data_home=args.data_home, idx_folder=args.idx_folder)
+        except (FileNotFoundError, ValueError) as exc:
+            raise InputError(str(exc)) from None
+        data = _Data(
+            key,
+            bunch.X_train,
+            bunch.X_test,
+            bunch.y_train,
+            bunch.y_test,
+            list(bunch.target_names),
+        )
+    elif key is not None:
+        bunch = _BUNDLED[key]()
+        X_train, X_test, y_train, y_test = _split(bunch.data, bunch.target, args, key)
+        names = [str(name) for name in bunch.target_names]
+        data = _Data(key, X_train, X_test, y_train, y_test, names)
+    else:
+        X, y, _ = read_csv(args.dataset, args.target, args.delimiter)
+        where = f"the target column {args.target!r} of {args.dataset!r}"
+        X_train, X_test, y_train, y_test = _split(X, y, args, where)
+        data = _Data(
+            Path(args.dataset).name,
+            X_train,
+            X_test,
+            y_train,
+            y_test,
+            [str(c) for c in np.unique(y)],
+        )
+    if args.max_samples is not None and args.max_samples < len(data.y_train):
+        n_classes = len(np.unique(data.y_train))
+        if args.max_samples < 2 * n_classes:
+            raise InputError(
+                f"--max-samples {args.max_samples} is too small for {n_classes} classes "
+                f"(at least {2 * n_classes})"
+            )
+        data.X_train, _, data.y_train, _ = train_test_split(
+            data.X_train,
+            data.y_train,
+            train_size=args.max_samples,
+            stratify=data.y_train,
+            random_state=args.random_state,
+        )
+    return data
+
+
+# --------------------------------------------------------------- train, report
+
+
+def _objective(pipe, data, alpha):
+    """Mean training log-loss + alpha / 2 ||W||^2: what both models minimise."""
+    proba = pipe.predict_proba(data.X_train)
+    coef = pipe[-1].coef_
+    return log_loss(data.y_train, proba, labels=pipe.classes_) + 0.5 * alpha * np.sum(coef**2)
+
+
+def _fit(name, pipe, data, alpha, notes):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        start = time.perf_counter()
+        pipe.fit(data.X_train, data.y_train)
+        seconds = time.perf_counter() - start
+    for w in caught:
+        first_line = str(w.message).splitlines()[0]
+        note = f"{name}: {first_line}"
+        if note not in notes:
+            notes.append(note)
+    proba = pipe.predict_proba(data.X_test)
+    classes = pipe.classes_
+    return {
+        "model": name,
+        "accuracy": accuracy_score(data.y_test, classes[proba.argmax(axis=1)]),
+        "log-loss": log_loss(data.y_test, proba, labels=classes),
+        "train obj": _objective(pipe, data, alpha),
+        "fit s": seconds,
+        "epochs": int(np.max(pipe[-1].n_iter_)),
+    }
+
+
+def format_table(rows):
+    lines = [
+        f"{'model':<20}{'accuracy':>10}{'log-loss':>10}{'train obj':>11}{'fit s':>9}{'epochs':>8}"
+    ]
+    for r in rows:
+        lines.append(
+            f"{r['model']:<20}{r['accuracy']:>10.4f}{r['log-loss']:>10.4f}"
+            f"{r['train obj']:>11.4f}{r['fit s']:>9.3f}{r['epochs']:>8d}"
+        )
+    return "\n".join(lines)
+
+
+def save_figure(path, softmax_pipe, data, optimum=None):
+    """Loss curve(s) and the test confusion matrix of SoftmaxRegressor."""
+    from matplotlib.figure import Figure
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    clf = softmax_pipe[-1]
+    n_classes = len(data.class_names)
+    fig = Figure(figsize=(11, 4.5), layout="constrained")
+    ax_loss, ax_cm = fig.subplots(1, 2, width_ratios=[1, 1.1])
+    epochs = np.arange(1, len(clf.loss_curve_) + 1)
+    ax_loss.plot(epochs, clf.loss_curve_, label="training objective")
+    if clf.validation_scores_ is not None:
+        ax_loss.plot(epochs, -np.asarray(clf.validation_scores_), label="validation log-loss")
+    if optimum is not None:
+        ax_loss.axhline(optimum, color="k", ls="--", lw=1, label="optimum (LogisticRegression)")
+    ax_loss.set(
+        xlabel="epoch",
+        ylabel="log-loss",
+        yscale="log",
+        title=f"SoftmaxRegressor on {data.name}: training",
+    )
+    ax_loss.legend()
+    labels = data.class_names if n_classes <= 20 else None
+    ConfusionMatrixDisplay.from_estimator(
+        softmax_pipe,
+        data.X_test,
+        data.y_test,
+        display_labels=labels,
+        ax=ax_cm,
+        colorbar=False,
+        include_values=n_classes <= 12,
+        xticks_rotation="vertical" if n_classes > 4 else "horizontal",
+    )
+    ax_cm.set_title("test confusion matrix")
+    fig.savefig(path, dpi=90)
+
+
+def run(args):
+    """Load the data, train both models, print the table; return the exit status."""
+    if args.plot is not None:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise InputError(
+                "--plot needs matplotlib, which is not installed: "
+                "pip install matplotlib (or pip install 'sksoftmax[examples]')"
+            ) from None
+        folder = Path(args.plot).resolve().parent
+        if not folder.is_dir():
+            raise InputError(f"cannot write --plot {args.plot!r}: no folder {str(folder)!r}")
+
+    if args.learning_rate == "optimal" and args.alpha == 0:
+        raise InputError("--learning-rate optimal needs --alpha > 0")
+    data = load_data(args)
+    n_train, n_features = data.X_train.shape
+    print(
+        f"Dataset {data.name}: {n_train + len(data.y_test)} samples, {n_features} features, "
+        f"{len(data.class_names)} classes; training on {n_train}, testing on {len(data.y_test)}."
+    )
+    softmax = Pipeline(
+        [
+            ("scale", StandardScaler()),
+            (
+                "softmax",
+                SoftmaxRegressor(
+                    alpha=args.alpha,
+                    eta0=args.eta0,
+                    learning_rate=args.learning_rate,
+                    batch_size=args.batch_size,
+                    max_iter=args.max_iter,
+                    tol=args.tol,
+                    early_stopping=args.early_stopping,
+                    random_state=args.random_state,
+                    verbose=0 if args.quiet else 1,
+                ),
+            ),
+        ]
+    )
+    C = 1.0 / (args.alpha * n_train) if args.alpha > 0 else np.inf
+    logreg = Pipeline(
+        [("scale", StandardScaler()), ("logreg", LogisticRegression(C=C, max_iter=1000))]
+    )
+    notes, rows = [], []
+    for name, pipe in [("SoftmaxRegressor", softmax), ("LogisticRegression", logreg)]:
+        print(f"\nTraining {name} ...", flush=True)
+        try:
+            rows.append(_fit(name, pipe, data, args.alpha, notes))
+        except ValueError as exc:
+            print(f"{PROG}: error: {name} failed to train: {exc}", file=sys.stderr)
+            return FAILED
+    print("\n" + format_table(rows))
+    print(
+        "\naccuracy, log-loss: on the test set. train obj: mean training log-loss + "
+        "alpha/2 ||W||^2,\nthe objective both minimise (LogisticRegression with "
+        f"C = 1 / (alpha * n_train) = {C:.4g}).\n"
+        "epochs: passes over the training data (SoftmaxRegressor), L-BFGS iterations "
+        "(LogisticRegression)."
+    )
+    for note in notes:
+        print(f"note: {note}")
+    if args.plot is not None:
+        save_figure(args.plot, softmax, data, optimum=rows[1]["train obj"])
+        print(f"Figure saved to {args.plot}")
+    return OK
+
+
+def main(argv=None):
+    """Run the demo; return the exit status (0, 1 or 2)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        return run(args)
+    except SystemExit as exc:  # --help
+        return exc.code if isinstance(exc.code, int) else OK
+    except InputError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return BAD_INPUT
+    except ConnectionError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return FAILED
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
