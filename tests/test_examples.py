@@ -32,7 +32,11 @@ FIGURES = {
     ],
     "plot_grid_search.py": ["grid_search.png"],
     "plot_multinomial_vs_ovr.py": ["multinomial_vs_ovr.png"],
+    "plot_out_of_core.py": ["plot_out_of_core.png"],
+    "plot_dask.py": ["plot_dask.png"],
 }
+# Examples that need an optional extra, by the module they import.
+NEEDS = {"plot_dask.py": "dask_ml"}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -69,6 +73,8 @@ def check_figures(out, example):
 
 @pytest.mark.parametrize("example", sorted(FIGURES))
 def test_example_runs_in_quick_mode(example_env, example, capsys):
+    if example in NEEDS:
+        pytest.importorskip(NEEDS[example])
     out, _ = example_env
     runpy.run_path(str(EXAMPLES / example), run_name="__main__")
     check_figures(out, example)
