@@ -10,7 +10,6 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
 
-
 # Past this magnitude a logit difference carries no information in floating
 # point; a step too large for the data (e.g. eta * alpha > 2, which makes the
 # L2 shrinkage flip and grow the weights geometrically) gets here within a few
@@ -167,8 +166,12 @@ class EpochEngine:
                 stop_requested=stop_requested,
             )
         n_rows = X.shape[0] if order is None else len(order)
-        params = [coef, intercept] if fit_intercept else [coef]
-        grads = [self.grad_coef, self.grad_intercept] if fit_intercept else [self.grad_coef]
+        # The intercept always goes through the optimiser (with a zero gradient when
+        # it is not fitted) so that momentum and average buffers line up with params.
+        params = [coef, intercept]
+        grads = [self.grad_coef, self.grad_intercept]
+        if not fit_intercept:
+            self.grad_intercept[...] = 0.0
         loss_sum = 0.0
         n_seen = 0
         for start in range(0, n_rows, self.batch_size):
@@ -266,7 +269,8 @@ class EpochEngine:
                 if self.binary:
                     Z_t = Z.T
                 else:
-                    Z_t = self.logits_t if m == self.batch_size else np.empty((Z.shape[1], m), Z.dtype)
+                    full = m == self.batch_size
+                    Z_t = self.logits_t if full else np.empty((Z.shape[1], m), Z.dtype)
                     Z_t[...] = Z.T
                 _check_logits(Z, optimizer)
                 batch_loss = self.residual_(Z_t, batch_y, batch_w)

@@ -249,7 +249,7 @@ class SGDOptimizer:
         if self.momentum:
             if self.velocities is None:
                 self.velocities = [np.zeros_like(p) for p in params]
-            for p, g, v in zip(params, grads, self.velocities):
+            for p, g, v in zip(params, grads, self.velocities, strict=True):
                 v *= self.momentum
                 v += g
                 if self.nesterov:
@@ -258,16 +258,16 @@ class SGDOptimizer:
                 else:
                     p -= eta * v
         else:
-            for p, g in zip(params, grads):
+            for p, g in zip(params, grads, strict=True):
                 g *= eta
                 p -= g
         self.t += n_samples
         if self.averaging and self.t > self.average_start:
             self.n_averaged += 1
-            for a, p in zip(self.averages, params):
+            for a, p in zip(self.averages, params, strict=True):
                 a += (p - a) / self.n_averaged
         elif self.averaging:
-            for a, p in zip(self.averages, params):
+            for a, p in zip(self.averages, params, strict=True):
                 a[...] = p
 
     def averaged(self):

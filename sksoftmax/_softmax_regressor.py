@@ -9,7 +9,6 @@ from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import StratifiedShuffleSplit
@@ -77,9 +76,13 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
           stalls for ``n_iter_no_change`` epochs; training stops when it falls
           below 1e-6.
     eta0 : float or "auto", default="auto"
-        Initial step. "auto" takes ``1 / L`` with ``L`` the largest per-sample
-        Lipschitz constant of the gradient, ``c * (max_i ||x_i||^2 + fit_intercept)
-        + alpha`` with ``c = 1/2`` (``1/4`` for two classes), the step SAG uses.
+        Initial step. "auto" takes ``2 / L`` with ``L`` a bound on the curvature
+        of a batch's mean loss, ``c * (lambda_max + max_i ||x_i||^2 / batch_size)
+        + alpha``: ``lambda_max`` is the top eigenvalue of ``[X, 1]^T [X, 1] / n``
+        (power iteration on a sample of rows), ``c = 1/2`` (``1/4`` for two
+        classes) the largest curvature of the loss in the logits. With momentum
+        it is multiplied by ``1 - momentum``, keeping the effective step
+        ``eta / (1 - momentum)`` of plain SGD.
     power_t : float, default=0.5
         Exponent of the "invscaling" schedule.
     momentum : float, default=0.0
@@ -136,8 +139,9 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
         Training samples processed by the optimiser, across ``partial_fit``
         calls and warm starts; the ``t`` of the step-size schedules.
     loss_curve_ : list of float
-        Training objective per epoch, averaged over the epoch's batches, each
-        evaluated before its update.
+        Training objective per epoch: the weighted mean cross-entropy of the
+        epoch's batches, each taken before its update (so it costs nothing
+        extra), plus the L2 penalty at the end of the epoch.
     best_loss_ : float
         Lowest value of ``loss_curve_``; with early stopping, the training
         objective of the epoch whose weights were kept.
@@ -288,7 +292,7 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
             if len(classes) < 2:
                 raise ValueError(
                     "SoftmaxRegressor needs samples of at least 2 classes in the data, "
-                    f"but the data contains only one class: {classes[0]!r}."
+                    f"but the data contains only one class: {classes.tolist()[0]!r}."
                 )
             if warm and not np.array_equal(classes, self.classes_):
                 raise ValueError(
@@ -346,8 +350,8 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
                 classes = unique_labels(classes)
                 if not first_call and not np.array_equal(classes, self.classes_):
                     raise ValueError(
-                        f"classes={classes!r} is not the same as on the first call to "
-                        f"partial_fit or fit: {self.classes_!r}."
+                        f"classes={classes.tolist()} is not the same as on the first call "
+                        f"to partial_fit or fit: {self.classes_.tolist()}."
                     )
                 if len(classes) < 2:
                     raise ValueError(
@@ -374,8 +378,8 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
             unseen = np.setdiff1d(np.unique(y), self.classes_)
             if len(unseen):
                 raise ValueError(
-                    f"y contains labels {unseen!r} that are not in classes "
-                    f"{self.classes_!r} given on the first call."
+                    f"y contains labels {unseen.tolist()} that are not in classes "
+                    f"{self.classes_.tolist()} given on the first call."
                 )
             y_idx = np.searchsorted(self.classes_, y)
             sample_weight = self._sample_weight(X, y, y_idx, sample_weight)
@@ -385,6 +389,13 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
             else:
                 rng = copy.deepcopy(self._rng)
                 state = self._copy_state(X)
+                # Hyperparameters changed by set_params apply from this call on, as in
+                # SGDClassifier. eta0="auto" keeps the step estimated on the first
+                # chunk: a new estimate per chunk would make the step jitter.
+                keep_eta0 = state.optimizer.eta0 if self.eta0 == "auto" else None
+                state.optimizer.set_hyperparameters(
+                    state.params, **self._optimizer_options(X, sample_weight, keep_eta0)
+                )
             self._train(X, y_idx, sample_weight, state, rng, incremental=True, warm=not first_call)
         return self
 
@@ -484,7 +495,7 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
     def _eta0(self, X, sample_weight=None):
         if self.eta0 != "auto":
             return float(self.eta0)
-        return auto_eta0(
+        eta0 = auto_eta0(
             X,
             binary=len(self.classes_) == 2,
             fit_intercept=self.fit_intercept,
@@ -493,15 +504,19 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
             sample_weight=sample_weight,
             random_state=self.random_state,
         )
+        # Heavy-ball momentum multiplies the step by 1 / (1 - momentum) in the long
+        # run; measured on 60000 x 784 data, the unscaled step with momentum=0.9
+        # ended 3x above the loss plain SGD reached.
+        return eta0 * (1.0 - self.momentum)
 
-    def _optimizer_options(self, X, sample_weight=None):
+    def _optimizer_options(self, X, sample_weight=None, eta0=None):
         if self.learning_rate == "optimal" and self.alpha == 0:
             raise ValueError("learning_rate='optimal' needs alpha > 0.")
         if self.nesterov and not self.momentum:
             raise ValueError("nesterov=True needs momentum > 0.")
         return dict(
             learning_rate=self.learning_rate,
-            eta0=self._eta0(X, sample_weight),
+            eta0=self._eta0(X, sample_weight) if eta0 is None else eta0,
             power_t=self.power_t,
             alpha=self.alpha,
             momentum=self.momentum,
@@ -602,7 +617,7 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
         with _InterruptFlag() as interrupt, threadpool_limits(
             limits=engine.blas_threads(), user_api="blas"
         ):
-            for epoch in range(max_epochs):
+            for _epoch in range(max_epochs):
                 order = train_rows
                 if self.shuffle:
                     order = rng.permutation(n_train if order is None else order)
@@ -664,7 +679,7 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
                 "Training interrupted by user; the model keeps the weights reached so far"
                 + (" (the best on the validation set)." if early_stopping else "."),
                 UserWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
         if best_snapshot is not None:
             (coef, intercept), averages = best_snapshot
@@ -682,7 +697,7 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
                 f"Maximum number of epochs ({self.max_iter}) reached before convergence. "
                 "Consider increasing max_iter, or tol.",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
 
         coef, intercept = state.params
