@@ -226,22 +226,36 @@ class EpochEngine:
         return loss_sum, n_seen
 
     def _run_sparse_epoch(
-        self, X, y, weights, order, coef, intercept, optimizer, *, alpha, fit_intercept,
+        self,
+        X,
+        y,
+        weights,
+        order,
+        coef,
+        intercept,
+        optimizer,
+        *,
+        alpha,
+        fit_intercept,
         stop_requested,
     ):
         """:meth:`run_epoch` for CSR ``X`` at a cost that follows the non-zeros.
 
-        A batch touches only the columns of ``coef`` of its non-zero features;
-        the L2 shrinkage of all the others is kept as one scalar,
-        ``coef_true = scale * coef``, folded back into ``coef`` when the epoch
-        ends (or earlier, before ``scale`` gets small). Plain SGD only: momentum
-        and averaging touch every weight at every step, and use the dense
-        update of :meth:`run_epoch`.
+        A batch reads and writes only the weights of its non-zero features; the
+        L2 shrinkage of all the others is kept as one scalar, ``coef_true =
+        scale * coef``, folded back when the epoch ends (or earlier, before
+        ``scale`` gets small). During the epoch the weights live feature-major,
+        ``(n_features, n_params)``, so a feature's weights are one cache line
+        rather than ``n_params`` scattered ones; the two transposes cost
+        ``O(n_features * n_params)`` per epoch, not per batch. Plain SGD only:
+        momentum and averaging touch every weight at every step, and use the
+        dense update of :meth:`run_epoch`.
         """
         n_rows = X.shape[0] if order is None else len(order)
         loss_sum = 0.0
         n_seen = 0
         scale = 1.0
+        weights_by_feature = np.ascontiguousarray(coef.T)
         try:
             for start in range(0, n_rows, self.batch_size):
                 stop = min(start + self.batch_size, n_rows)
@@ -260,10 +274,10 @@ class EpochEngine:
                 batch_X = sp.csr_matrix(
                     (batch_X.data, local.ravel(), batch_X.indptr), shape=(m, len(cols))
                 )
-                coef_cols = coef[:, cols]
+                active = weights_by_feature[cols]  # (n_active, n_params), a copy
 
                 Z = self.logits[:m]
-                Z[...] = batch_X @ coef_cols.T
+                Z[...] = batch_X @ active
                 Z *= scale
                 Z += intercept
                 if self.binary:
@@ -282,28 +296,25 @@ class EpochEngine:
                 eta = optimizer.current_eta()
                 decay = 1.0 - eta * alpha
                 if decay <= 0.5:  # a step this large makes the scalar shrinkage unstable
-                    coef *= scale
+                    weights_by_feature *= scale * decay
+                    active *= scale * decay
                     scale = 1.0
-                    coef *= decay
                 else:
                     scale *= decay
-                grad_cols = (batch_X.T @ Z_t.T).T
-                coef_cols -= (eta / scale) * grad_cols
-                coef[:, cols] = coef_cols
+                active -= (eta / scale) * (batch_X.T @ Z_t.T)
+                weights_by_feature[cols] = active
                 if fit_intercept:
                     intercept -= eta * np.add.reduce(Z_t, axis=1)
                 optimizer.advance(m)
                 if scale < 1e-6:
-                    coef *= scale
+                    weights_by_feature *= scale
                     scale = 1.0
                 n_seen += m
                 if stop_requested is not None and stop_requested():
                     break
         finally:
-            if scale != 1.0:
-                coef *= scale
+            np.multiply(weights_by_feature.T, scale, out=coef)
         return loss_sum, n_seen
-
 
 def _check_logits(Z, optimizer):
     # Two full reductions of a batch-sized array: cheap, and NaN fails both tests.

@@ -124,12 +124,25 @@ def test_blas_threads_limited_for_batch_sized_products():
     assert big.blas_threads() is None
 
 
-@pytest.mark.parametrize("options", [{}, {"momentum": 0.9}, {"average": True}])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"momentum": 0.9},
+        {"average": True},
+        # eta * alpha = 0.45 per step over 38 batches: the scalar shrinkage falls
+        # past 1e-6 within an epoch and is folded back into the weights.
+        {"alpha": 0.5, "eta0": 0.9, "learning_rate": "constant", "batch_size": 8},
+        # eta * alpha = 0.6: too large a shrinkage for the scalar, applied directly.
+        {"alpha": 1.0, "eta0": 0.6, "learning_rate": "constant"},
+    ],
+)
 def test_sparse_and_dense_fits_agree(options):
     """The sparse engine (lazy shrinkage, or the dense update under momentum and
     averaging) trains the same model as the dense one."""
     X, y = make_problem(300, 40, 3, np.float64, sparse=True)
-    params = dict(alpha=0.01, max_iter=5, tol=None, random_state=0, batch_size=16, **options)
+    params = dict(alpha=0.01, max_iter=5, tol=None, random_state=0, batch_size=16)
+    params.update(options)
     dense = SoftmaxRegressor(**params).fit(X.toarray(), y)
     sparse = SoftmaxRegressor(**params).fit(X, y)
     assert_allclose(sparse.coef_, dense.coef_, rtol=1e-10, atol=1e-12)
