@@ -316,6 +316,7 @@ class EpochEngine:
             np.multiply(weights_by_feature.T, scale, out=coef)
         return loss_sum, n_seen
 
+
 def _check_logits(Z, optimizer):
     # Two full reductions of a batch-sized array: cheap, and NaN fails both tests.
     if not (Z.max() < MAX_LOGIT and Z.min() > -MAX_LOGIT):

@@ -43,60 +43,113 @@ def optimal_offset(alpha):
     return 1.0 / (initial_eta * alpha)
 
 
-def auto_eta0(
+class Curvature:
+    """Estimates of the data's curvature, from which the "auto" step is derived.
+
+    Parameters
+    ----------
+    lambda_max : float
+        Top eigenvalue of the weighted second-moment matrix of the rows ``[x_i, 1]``.
+    max_weighted_sq_norm : float
+        ``max_i (w_i / mean(w)) * (||x_i||^2 + fit_intercept)``: the largest
+        curvature one row can add to a batch's mean loss.
+    n_samples : int
+        Training rows (before any sampling).
+    """
+
+    def __init__(self, lambda_max, max_weighted_sq_norm, n_samples):
+        self.lambda_max = float(lambda_max)
+        self.max_weighted_sq_norm = float(max_weighted_sq_norm)
+        self.n_samples = int(n_samples)
+
+    def eta0(self, *, binary, alpha, batch_size, momentum=0.0):
+        """The step ``2 / L_batch``, times ``1 - momentum``.
+
+        ``L_batch = c * (lambda_max + f * max_weighted_sq_norm / batch_size) + alpha``
+        bounds the curvature of a batch's mean loss, ``c`` being the largest
+        eigenvalue of the softmax Hessian in the logits (1/2; 1/4 for binary
+        logistic) and ``f = (n - batch_size) / (n - 1)`` the finite-population
+        factor of a batch drawn without replacement: 0 for full-batch training,
+        whose curvature is ``lambda_max`` itself. Heavy-ball momentum multiplies
+        the step by ``1 / (1 - momentum)`` in the long run, hence the factor.
+
+        Parameters
+        ----------
+        binary : bool
+        alpha : float
+        batch_size : int
+        momentum : float, default=0.0
+
+        Returns
+        -------
+        eta0 : float
+        """
+        curvature = 0.25 if binary else 0.5
+        n = self.n_samples
+        population = max(0.0, (n - batch_size) / (n - 1)) if n > 1 else 0.0
+        batch_term = population * self.max_weighted_sq_norm / max(batch_size, 1)
+        lipschitz = curvature * (self.lambda_max + batch_term) + alpha
+        eta0 = 2.0 / lipschitz if lipschitz > 0 else 1.0
+        return eta0 * (1.0 - momentum)
+
+
+def estimate_curvature(
     X,
     *,
-    binary,
     fit_intercept,
-    alpha,
-    batch_size,
     sample_weight=None,
     n_power_iter=30,
     max_rows=4096,
     random_state=0,
 ):
-    """A step size that is stable for minibatch SGD on this data, ``2 / L_batch``.
+    """Estimate the curvature terms of the "auto" step on (a sample of) ``X``.
 
-    ``L_batch = c * (lambda_max + max_i ||x_i||^2 / batch_size) + alpha`` bounds
-    the curvature of a batch's mean loss: ``c`` is the largest eigenvalue of the
-    softmax Hessian in the logits (1/2, or 1/4 for binary logistic),
-    ``lambda_max`` the top eigenvalue of the second-moment matrix of the rows
-    ``[x_i, 1]`` (power iteration on at most ``max_rows`` sampled rows), and the
-    second term the extra curvature a small batch can show. With sample
-    weights the second-moment matrix is the weighted one and the maximum runs
-    over rows of non-zero weight, so integer weights give the step of the
-    repeated rows and zero weights that of the rows removed.
+    ``lambda_max`` comes from power iteration on at most ``max_rows`` rows
+    sampled uniformly; the largest row norm is taken over all rows. With sample
+    weights the second-moment matrix is the weighted one and each row's norm is
+    scaled by its weight over the mean, so integer weights act as repeated rows
+    and zero weights as rows removed.
 
     Parameters
     ----------
     X : {ndarray, sparse matrix} of shape (n_samples, n_features)
-    binary : bool
     fit_intercept : bool
-    alpha : float
-    batch_size : int
     sample_weight : ndarray of shape (n_samples,), default=None
         Non-negative weights of the rows; None means equal weights.
     n_power_iter : int, default=30
     max_rows : int, default=4096
         Most rows sampled (fewer for small data: ``n_samples // 64``, at least 256).
     random_state : int, RandomState or None, default=0
-        Picks the rows sampled when ``X`` has more than ``max_rows``.
+        Picks the rows sampled when ``X`` has more than that.
 
     Returns
     -------
-    eta0 : float
+    curvature : Curvature
     """
     n_samples = X.shape[0]
+    n_weighted = n_samples if sample_weight is None else int(np.count_nonzero(sample_weight))
+    # Over all rows (one pass, no copy): a rare heavy row is what a sample would miss.
+    # w_i / mean(w) is how much the row counts in a batch.
+    relative_weight = (
+        1.0
+        if sample_weight is None or not np.sum(sample_weight) > 0
+        else np.asarray(sample_weight, dtype=np.float64) / np.mean(sample_weight)
+    )
+    max_weighted_sq_norm = float(
+        np.max((row_norms(X, squared=True) + fit_intercept) * relative_weight)
+    )
     # The sample is a copy: keep it under ~2% of X (at least 256 rows) so fit adds
     # little to peak memory.
     n_rows = min(n_samples, max(256, min(max_rows, n_samples // 64)))
     if n_rows < n_samples:
-        rows = sample_without_replacement(
-            n_samples, n_rows, random_state=check_random_state(random_state)
+        rows = np.sort(
+            sample_without_replacement(
+                n_samples, n_rows, random_state=check_random_state(random_state)
+            )
         )
-        X = X[np.sort(rows)]
+        X = X[rows]
         if sample_weight is not None:
-            sample_weight = np.asarray(sample_weight)[np.sort(rows)]
+            sample_weight = np.asarray(sample_weight)[rows]
     n = X.shape[0]
     if sample_weight is None or not np.sum(sample_weight) > 0:
         s = np.full(n, 1.0 / n)
@@ -117,10 +170,7 @@ def auto_eta0(
             break
         lambda_max = norm  # ||M v|| with ||v|| = 1 converges to lambda_max from below
         v, v_b = w / norm, w_b / norm
-    max_squared_norm = float(row_norms(X, squared=True)[s > 0].max()) + fit_intercept
-    curvature = 0.25 if binary else 0.5
-    lipschitz = curvature * (lambda_max + max_squared_norm / max(batch_size, 1)) + alpha
-    return 2.0 / lipschitz if lipschitz > 0 else 1.0
+    return Curvature(lambda_max, max_weighted_sq_norm, n_weighted)
 
 
 class SGDOptimizer:
