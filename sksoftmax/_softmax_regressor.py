@@ -475,7 +475,7 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
         proba : ndarray of shape (n_samples, n_classes)
             Columns in the order of ``classes_``; rows sum to one.
         """
-        return softmax(full_logits(self._logits(X)))
+        return softmax(full_logits(self._logits(X)), copy=False)
 
     def predict_log_proba(self, X):
         """Log class probabilities by log-sum-exp, finite even where a probability is 0.
