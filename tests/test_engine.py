@@ -34,7 +34,8 @@ def reference_epoch(X, y, weights, order, coef, intercept, *, eta, alpha, batch_
 
     The engine's batch gradient is ``sum_b w_b (p_b - y_b) x_b / m`` with ``w`` the
     sample weights over their mean; ``gradient`` normalises by the batch's weight
-    sum instead, so the data term is rescaled by ``sum_b w_b / m``.
+    sum instead, so the data term is rescaled by ``sum_b w_b / m``. A ragged last
+    batch of m < batch_size rows takes the step ``eta * m / batch_size``.
     """
     coef, intercept = coef.astype(np.float64), intercept.astype(np.float64)
     for start in range(0, len(order), batch_size):
@@ -42,8 +43,9 @@ def reference_epoch(X, y, weights, order, coef, intercept, *, eta, alpha, batch_
         batch_w = None if weights is None else weights[rows]
         g_coef, g_intercept = gradient(coef, intercept, X[rows], y[rows], batch_w, 0.0)
         scale = 1.0 if batch_w is None else batch_w.sum() / len(rows)
-        coef -= eta * (scale * g_coef + alpha * coef)
-        intercept -= eta * scale * g_intercept
+        step = eta * len(rows) / batch_size
+        coef -= step * (scale * g_coef + alpha * coef)
+        intercept -= step * scale * g_intercept
     return coef, intercept
 
 

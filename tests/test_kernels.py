@@ -258,7 +258,9 @@ def test_minibatch_epoch_is_sequence_of_batch_steps(problem, eta):
 
     A batch's weights are the sample weights over their mean on the whole training
     set, so the batch gradient is the kernel's (batch-normalised) gradient times
-    ``mean(s_batch) / mean(s)``: an unbiased estimate of the full gradient.
+    ``mean(s_batch) / mean(s)``: an unbiased estimate of the full gradient. A ragged
+    last batch of m rows steps ``eta * m / batch_size``, so that every sample weighs
+    the same in an epoch.
     """
     p = problem
     X, y, sw, alpha = p["X"], p["y"], p["sample_weight"], p["alpha"]
@@ -278,9 +280,10 @@ def test_minibatch_epoch_is_sequence_of_batch_steps(problem, eta):
         batch = slice(start, start + batch_size)
         scale = w[batch].mean() / w.mean()
         g_coef, g_intercept = gradient(coef, intercept, X[batch], y[batch], w[batch], 0.0)
+        step = eta * len(y[batch]) / batch_size
         coef, intercept = (
-            coef - eta * (scale * g_coef + alpha * coef),
-            intercept - eta * scale * g_intercept,
+            coef - step * (scale * g_coef + alpha * coef),
+            intercept - step * scale * g_intercept,
         )
     assert_allclose(clf.coef_, coef, rtol=1e-9, atol=1e-12)
     assert_allclose(clf.intercept_, intercept, rtol=1e-9, atol=1e-12)
