@@ -295,6 +295,7 @@ class SGDOptimizer:
         n_samples : int
             Samples in the batch, added to ``t``.
         """
+        # The gradient buffers double as scratch space: no allocation per batch.
         eta = self.current_eta()
         if self.momentum:
             if self.velocities is None:
@@ -302,11 +303,13 @@ class SGDOptimizer:
             for p, g, v in zip(params, grads, self.velocities, strict=True):
                 v *= self.momentum
                 v += g
-                if self.nesterov:
-                    g += self.momentum * v
-                    p -= eta * g
-                else:
-                    p -= eta * v
+                if self.nesterov:  # p -= eta * (g + momentum * v)
+                    g *= eta
+                    p -= g
+                    np.multiply(v, eta * self.momentum, out=g)
+                else:  # p -= eta * v
+                    np.multiply(v, eta, out=g)
+                p -= g
         else:
             for p, g in zip(params, grads, strict=True):
                 g *= eta
@@ -314,8 +317,10 @@ class SGDOptimizer:
         self.t += n_samples
         if self.averaging and self.t > self.average_start:
             self.n_averaged += 1
-            for a, p in zip(self.averages, params, strict=True):
-                a += (p - a) / self.n_averaged
+            for a, p, g in zip(self.averages, params, grads, strict=True):
+                np.subtract(p, a, out=g)  # a += (p - a) / n_averaged
+                g *= 1.0 / self.n_averaged
+                a += g
         elif self.averaging:
             for a, p in zip(self.averages, params, strict=True):
                 a[...] = p
