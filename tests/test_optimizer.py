@@ -114,6 +114,7 @@ def test_adaptive_divides_by_exactly_five():
         assert not other.stalled()  # the other schedules stop instead
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_adaptive_step_shrinks_when_training_loss_stalls():
     """tol=10 makes every epoch after the first a stall: eta0 / 5 ** (epochs - 1)."""
     X, y = _standardised("iris")
@@ -530,6 +531,7 @@ def test_ctrl_c_ends_training_after_the_current_batch(monkeypatch):
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_keyboard_interrupt_with_early_stopping_keeps_the_best_model(monkeypatch):
     X, y = _noisy_digits()
     params = dict(
