@@ -111,6 +111,65 @@ class EpochEngine:
         Z_t *= weights
         return float(np.dot(weights.astype(np.float64), ce.astype(np.float64)))
 
+    def _batches(self, X, y, weights, order):
+        """Yield ``(batch_X, batch_y, batch_w)`` for the rows of ``order``, in order.
+
+        Unshuffled dense batches are views of ``X``; shuffled ones are gathered
+        into one reusable buffer, so the dense batch is only valid until the next.
+        """
+        n_rows = X.shape[0] if order is None else len(order)
+        for start in range(0, n_rows, self.batch_size):
+            stop = min(start + self.batch_size, n_rows)
+            if order is None:
+                rows = slice(start, stop)
+                batch_X = X[rows]
+            else:
+                rows = order[start:stop]
+                if self.sparse:
+                    batch_X = X[rows]
+                else:
+                    # mode='clip' because take() buffers `out` under the default
+                    # mode='raise'; order holds valid row numbers only.
+                    out = self.batch_X[: stop - start]
+                    batch_X = np.take(X, rows, axis=0, out=out, mode="clip")
+            yield batch_X, y[rows], None if weights is None else weights[rows]
+
+    def _residual_from_logits(self, Z, y, weights, optimizer):
+        """Check the batch's logits, turn them into the scaled residual, return the loss.
+
+        Parameters
+        ----------
+        Z : ndarray of shape (m, n_params)
+            Logits with the intercept added.
+        y, weights : ndarray of shape (m,)
+        optimizer : SGDOptimizer
+            Only named in the error messages.
+
+        Returns
+        -------
+        Z_t : ndarray of shape (n_params, m)
+            ``w_i * (P - Y) / batch_size``, transposed: the factor of X in the
+            gradient.
+        loss_sum : float
+            ``sum_i w_i * CE_i`` over the batch.
+        """
+        m = Z.shape[0]
+        if self.binary:
+            Z_t = Z.T
+        else:
+            Z_t = self.logits_t if m == self.batch_size else np.empty((Z.shape[1], m), Z.dtype)
+            Z_t[...] = Z.T
+        _check_logits(Z, optimizer)
+        loss_sum = self.residual_(Z_t, y, weights)
+        if not np.isfinite(loss_sum):
+            raise DivergenceError(f"non-finite loss after {optimizer.t} samples")
+        # 1 / batch_size, not 1 / m: a ragged last batch takes a step in proportion
+        # to its size, so every sample weighs the same in an epoch (a mean over the
+        # 5 rows left after 14 x 128 made the last step of each epoch on digits
+        # ~25x noisier than the others).
+        Z_t *= 1.0 / self.batch_size
+        return Z_t, loss_sum
+
     def run_epoch(
         self,
         X,
@@ -165,7 +224,6 @@ class EpochEngine:
                 fit_intercept=fit_intercept,
                 stop_requested=stop_requested,
             )
-        n_rows = X.shape[0] if order is None else len(order)
         # The intercept always goes through the optimiser (with a zero gradient when
         # it is not fitted) so that momentum and average buffers line up with params.
         params = [coef, intercept]
@@ -174,45 +232,16 @@ class EpochEngine:
             self.grad_intercept[...] = 0.0
         loss_sum = 0.0
         n_seen = 0
-        for start in range(0, n_rows, self.batch_size):
-            stop = min(start + self.batch_size, n_rows)
-            m = stop - start
-            if order is None:
-                batch_X = X[start:stop]
-                batch_y = y[start:stop]
-                batch_w = None if weights is None else weights[start:stop]
-            else:
-                idx = order[start:stop]
-                if self.sparse:
-                    batch_X = X[idx]
-                else:
-                    # mode='clip' because take() buffers `out` under the default mode='raise';
-                    # order holds valid row numbers only.
-                    batch_X = np.take(X, idx, axis=0, out=self.batch_X[:m], mode="clip")
-                batch_y = y[idx]
-                batch_w = None if weights is None else weights[idx]
-
+        for batch_X, batch_y, batch_w in self._batches(X, y, weights, order):
+            m = batch_X.shape[0]
             Z = self.logits[:m]
             if self.sparse:
                 Z[...] = batch_X @ coef.T
             else:
                 np.matmul(batch_X, coef.T, out=Z)
             Z += intercept
-            if self.binary:
-                Z_t = Z.T
-            else:
-                Z_t = self.logits_t if m == self.batch_size else np.empty(Z.shape[::-1], Z.dtype)
-                Z_t[...] = Z.T
-            _check_logits(Z, optimizer)
-            batch_loss = self.residual_(Z_t, batch_y, batch_w)
-            if not np.isfinite(batch_loss):
-                raise DivergenceError(f"non-finite loss after {optimizer.t} samples")
+            Z_t, batch_loss = self._residual_from_logits(Z, batch_y, batch_w, optimizer)
             loss_sum += batch_loss
-            # 1 / batch_size, not 1 / m: a ragged last batch takes a step in
-            # proportion to its size, so every sample weighs the same in an epoch
-            # (a mean over the 5 rows left after 14 x 128 made the last step of
-            # each epoch on digits ~25x noisier than the others).
-            Z_t *= 1.0 / self.batch_size
 
             if self.sparse:
                 self.grad_coef[...] = (batch_X.T @ Z_t.T).T
@@ -255,24 +284,13 @@ class EpochEngine:
         momentum and averaging touch every weight at every step, and use the
         dense update of :meth:`run_epoch`.
         """
-        n_rows = X.shape[0] if order is None else len(order)
         loss_sum = 0.0
         n_seen = 0
         scale = 1.0
         weights_by_feature = np.ascontiguousarray(coef.T)
         try:
-            for start in range(0, n_rows, self.batch_size):
-                stop = min(start + self.batch_size, n_rows)
-                m = stop - start
-                if order is None:
-                    batch_X = X[start:stop]
-                    batch_y = y[start:stop]
-                    batch_w = None if weights is None else weights[start:stop]
-                else:
-                    idx = order[start:stop]
-                    batch_X = X[idx]
-                    batch_y = y[idx]
-                    batch_w = None if weights is None else weights[idx]
+            for batch_X, batch_y, batch_w in self._batches(X, y, weights, order):
+                m = batch_X.shape[0]
                 # The batch as a matrix over its own non-zero columns only.
                 cols, local = np.unique(batch_X.indices, return_inverse=True)
                 batch_X = sp.csr_matrix(
@@ -284,18 +302,8 @@ class EpochEngine:
                 Z[...] = batch_X @ active
                 Z *= scale
                 Z += intercept
-                if self.binary:
-                    Z_t = Z.T
-                else:
-                    full = m == self.batch_size
-                    Z_t = self.logits_t if full else np.empty((Z.shape[1], m), Z.dtype)
-                    Z_t[...] = Z.T
-                _check_logits(Z, optimizer)
-                batch_loss = self.residual_(Z_t, batch_y, batch_w)
-                if not np.isfinite(batch_loss):
-                    raise DivergenceError(f"non-finite loss after {optimizer.t} samples")
+                Z_t, batch_loss = self._residual_from_logits(Z, batch_y, batch_w, optimizer)
                 loss_sum += batch_loss
-                Z_t *= 1.0 / self.batch_size  # see run_epoch
 
                 eta = optimizer.current_eta()
                 decay = 1.0 - eta * alpha * m / self.batch_size
