@@ -13,10 +13,11 @@ import joblib
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _data import LOADERS, standardised
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import logsumexp
 from sklearn.base import clone
-from sklearn.datasets import load_breast_cancer, load_digits, load_iris, load_wine
+from sklearn.datasets import load_iris
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
@@ -29,12 +30,6 @@ from sksoftmax import SoftmaxRegressor
 
 pytestmark = pytest.mark.usefixtures("blas_single_thread")
 
-LOADERS = {
-    "iris": load_iris,
-    "wine": load_wine,
-    "breast_cancer": load_breast_cancer,
-    "digits": load_digits,
-}
 
 # Deterministic full-batch gradient descent: sample weights act exactly as
 # repeated rows and zero weights as removed rows.
@@ -48,14 +43,9 @@ FULL_BATCH = dict(
 )
 
 
-def _standardised(name):
-    X, y = LOADERS[name](return_X_y=True)
-    return StandardScaler().fit_transform(X), y
-
-
 @pytest.fixture(scope="module")
 def iris():
-    return _standardised("iris")
+    return standardised("iris")
 
 
 @pytest.fixture(scope="module")
@@ -171,7 +161,7 @@ def test_zero_weight_is_a_removed_row(iris):
 
 def test_auto_step_treats_weights_as_repetitions():
     """eta0="auto" estimates the curvature of the weighted data, not of the raw rows."""
-    X, y = _standardised("wine")
+    X, y = standardised("wine")
     X, y = X[::2], y[::2]  # small enough that the step is estimated on every row
     counts = np.random.RandomState(1).randint(0, 3, size=len(y))
     params = dict(FULL_BATCH, eta0="auto")
@@ -481,7 +471,7 @@ def test_predict_checks_n_features_and_finiteness(iris, fitted, method):
 
 @pytest.fixture(scope="module")
 def digits():
-    return _standardised("digits")
+    return standardised("digits")
 
 
 def test_diverging_step_raises_and_leaves_fitted_model_unchanged(digits):
@@ -635,7 +625,7 @@ def test_partial_fit_with_string_labels(iris):
 
 @pytest.mark.parametrize("name", ["iris", "breast_cancer"])
 def test_output_shapes_and_consistency(name):
-    X, y = _standardised(name)
+    X, y = standardised(name)
     clf = SoftmaxRegressor(random_state=0).fit(X, y)
     n_classes = len(np.unique(y))
     decision = clf.decision_function(X)
@@ -658,7 +648,7 @@ def test_output_shapes_and_consistency(name):
 
 @pytest.mark.parametrize("name", ["iris", "breast_cancer"])
 def test_log_proba_finite_where_proba_underflows(name):
-    X, y = _standardised(name)
+    X, y = standardised(name)
     clf = SoftmaxRegressor(random_state=0).fit(X, y)
     X_far = X * 1e4  # logits in the thousands
     proba = clf.predict_proba(X_far)

@@ -7,30 +7,18 @@ Each test is built so that it fails if the option it covers were ignored.
 import math
 import pickle
 import signal
-from functools import cache
 
 import numpy as np
 import pytest
+from _data import standardised
 from numpy.testing import assert_allclose, assert_array_equal
-from sklearn.datasets import load_digits, load_iris
 from sklearn.linear_model import LogisticRegression, SGDClassifier
-from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 
 from sksoftmax import SoftmaxRegressor
 from sksoftmax._engine import EpochEngine
 from sksoftmax._loss import objective
 from sksoftmax._optim import ADAPTIVE_MIN_ETA, SGDOptimizer, optimal_offset
-
-
-@cache
-def _standardised(name):
-    loader = {"iris": load_iris, "digits": load_digits}[name]
-    X, y = loader(return_X_y=True)
-    X = StandardScaler().fit_transform(X)
-    X.setflags(write=False)
-    y.setflags(write=False)
-    return X, y
 
 
 def _epochs_to_reach(loss_curve, target):
@@ -81,7 +69,7 @@ def test_invscaling_schedule_is_sklearns_formula(power_t):
 
 def test_schedule_t_counts_samples():
     """t_ counts samples, and a step uses eta(t) with t the samples seen before it."""
-    X, y = _standardised("iris")
+    X, y = standardised("iris")
     clf = SoftmaxRegressor(
         learning_rate="invscaling", eta0=0.5, batch_size=32, max_iter=3, tol=None
     )
@@ -117,7 +105,7 @@ def test_adaptive_divides_by_exactly_five():
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_adaptive_step_shrinks_when_training_loss_stalls():
     """tol=10 makes every epoch after the first a stall: eta0 / 5 ** (epochs - 1)."""
-    X, y = _standardised("iris")
+    X, y = standardised("iris")
     common = dict(eta0=0.1, tol=10.0, n_iter_no_change=1, max_iter=4, random_state=0)
     clf = SoftmaxRegressor(learning_rate="adaptive", **common).fit(X, y)
     assert clf.n_iter_ == 4
@@ -129,7 +117,7 @@ def test_adaptive_step_shrinks_when_training_loss_stalls():
 
 
 def test_tol_applies_to_training_loss_without_early_stopping():
-    X, y = _standardised("iris")
+    X, y = standardised("iris")
     common = dict(learning_rate="constant", eta0=0.05, max_iter=50, random_state=0)
     # A huge tol: no epoch after the first improves by tol -> 1 + n_iter_no_change epochs.
     clf = SoftmaxRegressor(tol=1e3, n_iter_no_change=3, **common).fit(X, y)
@@ -168,7 +156,7 @@ def test_momentum_and_nesterov_updates_follow_torch_formulas():
 
 
 def test_momentum_reaches_a_loss_in_fewer_epochs():
-    X, y = _standardised("digits")
+    X, y = standardised("digits")
     common = dict(
         learning_rate="constant", eta0=0.002, alpha=1e-3, max_iter=40, tol=None, random_state=0
     )
@@ -204,7 +192,7 @@ def test_averaged_weights_are_the_mean_of_the_iterates():
 
 
 def test_average_int_delays_averaging():
-    X, y = _standardised("iris")
+    X, y = standardised("iris")
     common = dict(learning_rate="constant", eta0=0.3, max_iter=20, tol=None, random_state=0)
     plain = SoftmaxRegressor(**common).fit(X, y)
     late = SoftmaxRegressor(average=10**9, **common).fit(X, y)
@@ -215,7 +203,7 @@ def test_average_int_delays_averaging():
 
 
 def test_averaging_lowers_distance_to_optimum_at_constant_step():
-    X, y = _standardised("iris")
+    X, y = standardised("iris")
     C = 0.1
     P = LogisticRegression(C=C, tol=1e-10, max_iter=10_000).fit(X, y).predict_proba(X)
     common = dict(
@@ -252,7 +240,7 @@ def test_average_reaches_logistic_regression_optimum(
     continued by a warm start that switches averaging on, gets near the optimum
     first. The error left is the averaged transient, decaying like 1 / epochs.
     """
-    X, y = _standardised(name)
+    X, y = standardised(name)
     lr = LogisticRegression(C=C, tol=1e-10, max_iter=10_000).fit(X, y)
     clf = SoftmaxRegressor(
         alpha=1 / (C * len(y)),
@@ -273,7 +261,7 @@ def test_average_reaches_logistic_regression_optimum(
 
 
 def _noisy_digits(seed=0, noise=0.3):
-    X, y = _standardised("digits")
+    X, y = standardised("digits")
     rng = np.random.default_rng(seed)
     y = y.copy()
     flip = rng.random(len(y)) < noise
@@ -343,7 +331,7 @@ def test_early_stopping_accuracy_scoring():
 
 
 def test_early_stopping_ignored_by_partial_fit():
-    X, y = _standardised("iris")
+    X, y = standardised("iris")
     common = dict(learning_rate="constant", eta0=0.1, random_state=0)
     es = SoftmaxRegressor(early_stopping=True, **common)
     plain = SoftmaxRegressor(**common)
@@ -362,7 +350,7 @@ _STATEFUL = dict(learning_rate="invscaling", eta0=0.2, momentum=0.8, nesterov=Tr
 
 @pytest.mark.parametrize("shuffle", [False, True])
 def test_partial_fit_n_times_equals_fit_max_iter_n(shuffle):
-    X, y = _standardised("iris")
+    X, y = standardised("iris")
     common = dict(batch_size=32, shuffle=shuffle, random_state=0, **_STATEFUL)
     pf = SoftmaxRegressor(**common)
     for _ in range(4):
@@ -376,7 +364,7 @@ def test_partial_fit_n_times_equals_fit_max_iter_n(shuffle):
 
 
 def test_warm_start_continues_exactly():
-    X, y = _standardised("digits")
+    X, y = standardised("digits")
     common = dict(batch_size=64, tol=None, random_state=0, **_STATEFUL)
     once = SoftmaxRegressor(max_iter=5, **common).fit(X, y)
     warm = SoftmaxRegressor(max_iter=3, warm_start=True, **common).fit(X, y)
@@ -393,7 +381,7 @@ def test_warm_start_continues_exactly():
 
 
 def test_pickle_mid_training_and_resume_is_identical():
-    X, y = _standardised("digits")
+    X, y = standardised("digits")
     common = dict(batch_size=64, random_state=0, **_STATEFUL)
     straight = SoftmaxRegressor(**common)
     paused = SoftmaxRegressor(**common)
@@ -410,7 +398,7 @@ def test_pickle_mid_training_and_resume_is_identical():
 
 
 def test_coef_init_and_intercept_init():
-    X, y = _standardised("iris")
+    X, y = standardised("iris")
     rng = np.random.default_rng(0)
     W0, b0 = rng.normal(size=(3, 4)), rng.normal(size=3)
     common = dict(learning_rate="constant", max_iter=1, tol=None, random_state=0)
@@ -443,7 +431,7 @@ def test_coef_init_and_intercept_init():
 
 
 def test_divergence_raises_clear_error_within_one_epoch():
-    X, y = _standardised("digits")
+    X, y = standardised("digits")
     with pytest.raises(ValueError, match="diverged in epoch 1") as info:
         SoftmaxRegressor(learning_rate="constant", eta0=1e6, random_state=0).fit(X, y)
     message = str(info.value)
@@ -453,7 +441,7 @@ def test_divergence_raises_clear_error_within_one_epoch():
 
 @pytest.mark.parametrize("warm_start", [False, True])
 def test_divergence_keeps_the_previous_model(warm_start):
-    X, y = _standardised("digits")
+    X, y = standardised("digits")
     clf = SoftmaxRegressor(max_iter=3, tol=None, random_state=0, warm_start=warm_start)
     clf.fit(X, y)
     before = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in vars(clf).items()}
@@ -468,7 +456,7 @@ def test_divergence_keeps_the_previous_model(warm_start):
 
 
 def test_divergence_on_a_fresh_estimator_leaves_it_unfitted():
-    X, y = _standardised("digits")
+    X, y = standardised("digits")
     clf = SoftmaxRegressor(learning_rate="constant", eta0=1e6)
     with pytest.raises(ValueError, match="diverged"):
         clf.fit(X, y)
@@ -500,7 +488,7 @@ def _raise_keyboard_interrupt():
 
 
 def test_keyboard_interrupt_in_a_batch_keeps_a_usable_model(monkeypatch):
-    X, y = _standardised("digits")
+    X, y = standardised("digits")
     _interrupt_at_call(monkeypatch, 20, _raise_keyboard_interrupt)  # in epoch 2 (15 batches)
     clf = SoftmaxRegressor(batch_size=128, max_iter=50, random_state=0, average=True)
     with pytest.warns(UserWarning, match="interrupted"):
@@ -521,7 +509,7 @@ def test_keyboard_interrupt_in_a_batch_keeps_a_usable_model(monkeypatch):
     reason="SIGINT is handled by somebody else here",
 )
 def test_ctrl_c_ends_training_after_the_current_batch(monkeypatch):
-    X, y = _standardised("digits")
+    X, y = standardised("digits")
     _interrupt_at_call(monkeypatch, 20, lambda: signal.raise_signal(signal.SIGINT))
     clf = SoftmaxRegressor(batch_size=128, max_iter=50, random_state=0)
     with pytest.warns(UserWarning, match="interrupted"):
@@ -563,7 +551,7 @@ def test_keyboard_interrupt_with_early_stopping_keeps_the_best_model(monkeypatch
 
 
 def test_verbose_prints_one_flushed_line_per_epoch(capsys):
-    X, y = _standardised("iris")
+    X, y = standardised("iris")
     SoftmaxRegressor(max_iter=3, tol=None, verbose=1, random_state=0).fit(X, y)
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 3
@@ -579,7 +567,7 @@ def test_verbose_prints_one_flushed_line_per_epoch(capsys):
 
 
 def test_verbose_zero_prints_nothing(capsys):
-    X, y = _standardised("iris")
+    X, y = standardised("iris")
     clf = SoftmaxRegressor(max_iter=3, tol=None, random_state=0, early_stopping=True)
     clf.fit(X, y)
     clf.partial_fit(X, y)
@@ -588,7 +576,7 @@ def test_verbose_zero_prints_nothing(capsys):
 
 def test_objective_reference_agrees_with_loss_curve():
     """loss_curve_ is the objective of :mod:`sksoftmax._loss`, up to in-epoch movement."""
-    X, y = _standardised("iris")
+    X, y = standardised("iris")
     clf = SoftmaxRegressor(
         learning_rate="constant", eta0=1e-9, max_iter=1, tol=None, batch_size=len(y)
     ).fit(X, y)

@@ -10,22 +10,15 @@ well under a second each.
 
 import numpy as np
 import pytest
+from _data import standardised
 from numpy.testing import assert_allclose
-from sklearn.datasets import load_breast_cancer, load_digits, load_iris, load_wine
 from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import StandardScaler
 
 from sksoftmax import SoftmaxRegressor
 from sksoftmax._loss import objective
 
 pytestmark = pytest.mark.usefixtures("blas_single_thread")
 
-LOADERS = {
-    "iris": load_iris,
-    "wine": load_wine,
-    "digits": load_digits,
-    "breast_cancer": load_breast_cancer,
-}
 
 # Full-batch gradient descent with Nesterov momentum; eta0 from _long_fit.
 LONG_FIT = dict(
@@ -55,11 +48,6 @@ def _long_fit(X, y, alpha, sample_weight=None, **params):
     return clf.fit(X, y, sample_weight=sample_weight)
 
 
-def _standardised(name):
-    X, y = LOADERS[name](return_X_y=True)
-    return StandardScaler().fit_transform(X), y
-
-
 def _oracle(X, y, C, **kwargs):
     sample_weight = kwargs.pop("sample_weight", None)
     return LogisticRegression(C=C, tol=1e-10, max_iter=10_000, **kwargs).fit(
@@ -74,7 +62,7 @@ def _oracle(X, y, C, **kwargs):
     [("iris", 1.0), ("iris", 10.0), ("wine", 1.0), ("digits", 0.1)],
 )
 def test_reaches_logistic_regression_optimum(name, C, dtype):
-    X, y = _standardised(name)
+    X, y = standardised(name)
     oracle = _oracle(X, y, C)
     X = X.astype(dtype)
     clf = _long_fit(X, y, alpha=1 / (C * len(y)))
@@ -87,7 +75,7 @@ def test_reaches_logistic_regression_optimum(name, C, dtype):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_binary_reaches_logistic_regression_optimum(dtype):
-    X, y = _standardised("breast_cancer")
+    X, y = standardised("breast_cancer")
     oracle = _oracle(X, y, 1.0)
     clf = _long_fit(X.astype(dtype), y, alpha=1 / len(y))
     # one weight vector for classes_[1], exactly LogisticRegression's layout
@@ -103,7 +91,7 @@ def test_binary_reaches_logistic_regression_optimum(dtype):
 
 def test_weighted_reaches_weighted_optimum():
     """LogisticRegression weighs the summed loss, so alpha = 1 / (C * sum(s))."""
-    X, y = _standardised("wine")
+    X, y = standardised("wine")
     sample_weight = np.random.RandomState(0).randint(1, 5, size=len(y)).astype(float)
     oracle = _oracle(X, y, 1.0, sample_weight=sample_weight)
     clf = _long_fit(X, y, alpha=1 / sample_weight.sum(), sample_weight=sample_weight)
@@ -114,7 +102,7 @@ def test_weighted_reaches_weighted_optimum():
 
 
 def test_balanced_class_weight_reaches_optimum():
-    X, y = _standardised("iris")
+    X, y = standardised("iris")
     keep = np.r_[np.arange(0, 10), np.arange(50, 150)]  # class 0 is rare
     X, y = X[keep], y[keep]
     oracle = _oracle(X, y, 1.0, class_weight="balanced")
@@ -124,7 +112,7 @@ def test_balanced_class_weight_reaches_optimum():
 
 
 def test_no_intercept_reaches_optimum():
-    X, y = _standardised("wine")
+    X, y = standardised("wine")
     oracle = _oracle(X, y, 1.0, fit_intercept=False)
     clf = _long_fit(X, y, alpha=1 / len(y), fit_intercept=False)
     assert np.all(clf.intercept_ == 0)
@@ -139,7 +127,7 @@ def test_shuffled_minibatches_approach_optimum(weighted):
     looser; a wrongly scaled batch gradient (e.g. weights not normalised over the
     whole training set) converges to another point, far outside it.
     """
-    X, y = _standardised("wine")
+    X, y = standardised("wine")
     sample_weight = (
         np.random.RandomState(0).randint(1, 5, size=len(y)).astype(float) if weighted else None
     )
