@@ -108,7 +108,8 @@ def estimate_curvature(
     sampled uniformly; the largest row norm is taken over all rows. With sample
     weights the second-moment matrix is the weighted one and each row's norm is
     scaled by its weight over the mean, so integer weights act as repeated rows
-    and zero weights as rows removed.
+    in the second moments (the batch term keeps counting zero-weight rows, which
+    batches are drawn from).
 
     Parameters
     ----------
@@ -127,13 +128,12 @@ def estimate_curvature(
     curvature : Curvature
     """
     n_samples = X.shape[0]
-    n_weighted = n_samples if sample_weight is None else int(np.count_nonzero(sample_weight))
     # Over all rows (one pass, no copy): a rare heavy row is what a sample would miss.
     # w_i / mean(w) is how much the row counts in a batch.
     relative_weight = (
         1.0
         if sample_weight is None or not np.sum(sample_weight) > 0
-        else np.asarray(sample_weight, dtype=np.float64) / np.mean(sample_weight)
+        else np.asarray(sample_weight, dtype=np.float64) / np.mean(sample_weight, dtype=np.float64)
     )
     max_weighted_sq_norm = float(
         np.max((row_norms(X, squared=True) + fit_intercept) * relative_weight)
@@ -170,7 +170,8 @@ def estimate_curvature(
             break
         lambda_max = norm  # ||M v|| with ||v|| = 1 converges to lambda_max from below
         v, v_b = w / norm, w_b / norm
-    return Curvature(lambda_max, max_weighted_sq_norm, n_weighted)
+    # All rows, zero weights included: batches are drawn from all of them.
+    return Curvature(lambda_max, max_weighted_sq_norm, n_samples)
 
 
 class SGDOptimizer:

@@ -288,10 +288,11 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
             Non-negative weights; multiplied by ``class_weight``.
         coef_init : ndarray of shape (n_classes, n_features), default=None
             Initial weights (``(1, n_features)`` or ``(n_features,)`` for two
-            classes); zeros if None. Given, it starts training afresh even when
-            ``warm_start=True``.
+            classes); zeros if None. With ``warm_start=True`` on a fitted model it
+            replaces the learned weights, as in SGDClassifier.
         intercept_init : ndarray of shape (n_classes,), default=None
-            Initial intercepts (``(1,)`` for two classes); zeros if None.
+            Initial intercepts (``(1,)`` for two classes); zeros if None. With
+            ``warm_start=True`` on a fitted model it replaces the learned ones.
 
         Returns
         -------
@@ -331,12 +332,16 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
                     "SoftmaxRegressor needs at least 2 classes with non-zero sample "
                     "weight; only one class has any weight."
                 )
-            # coef_init / intercept_init take precedence over a warm start, as in
-            # SGDClassifier.
-            warm = warm and coef_init is None and intercept_init is None
             rng = copy.deepcopy(self._rng) if warm else check_random_state(self.random_state)
             if warm:
                 state = self._copy_state(X)
+                # As in SGDClassifier, a given coef_init / intercept_init replaces that
+                # part of the warm-started weights; the rest of the state carries on.
+                coef, intercept = self._initial_params(X, coef_init, intercept_init)
+                if coef_init is not None:
+                    state.params[0] = coef
+                if intercept_init is not None:
+                    state.params[1] = intercept
                 state.optimizer.set_hyperparameters(
                     state.params, **self._optimizer_options(X, sample_weight)
                 )
@@ -353,7 +358,8 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
         """One epoch of minibatch SGD over ``(X, y)``, continuing the previous state.
 
         ``max_iter``, ``tol`` and ``early_stopping`` do not apply; the step-size
-        schedule, momentum and averages carry over from call to call.
+        schedule, momentum and averages carry over from call to call. A chunk
+        smaller than ``batch_size`` is one batch, and takes one full step.
 
         Parameters
         ----------
@@ -555,6 +561,12 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
         )
 
     def _new_state(self, X, coef_init, intercept_init, sample_weight=None):
+        params = list(self._initial_params(X, coef_init, intercept_init))
+        optimizer = SGDOptimizer(params, **self._optimizer_options(X, sample_weight))
+        return _TrainingState(params, optimizer, n_iter=0, loss_curve=[])
+
+    def _initial_params(self, X, coef_init, intercept_init):
+        """Validated copies of the initial weights in X's dtype; zeros where not given."""
         n_params = 1 if len(self.classes_) == 2 else len(self.classes_)
         shape = (n_params, X.shape[1])
         if coef_init is None:
@@ -577,9 +589,7 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
                 )
             if not np.isfinite(intercept).all():
                 raise ValueError("intercept_init contains NaN or infinity.")
-        params = [coef, intercept]
-        optimizer = SGDOptimizer(params, **self._optimizer_options(X, sample_weight))
-        return _TrainingState(params, optimizer, n_iter=0, loss_curve=[])
+        return coef, intercept
 
     def _copy_state(self, X):
         """Working copies of the fitted state, so a failed call changes nothing."""
@@ -639,9 +649,10 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
         else:
             train_rows, validation_rows = None, None
         n_train = X.shape[0] if train_rows is None else len(train_rows)
-        mean_weight = (
-            sample_weight.mean() if train_rows is None else sample_weight[train_rows].mean()
-        )
+        train_weight = sample_weight if train_rows is None else sample_weight[train_rows]
+        # In float64 (float32 sums of large weights overflow); a Python float keeps
+        # the weights in X's dtype.
+        mean_weight = float(train_weight.mean(dtype=np.float64))
         # Scaled so that a batch's mean of w_i * grad_i estimates the full weighted mean.
         weights = None if np.all(sample_weight == 1) else sample_weight / mean_weight
         if not self.fit_intercept:
@@ -650,7 +661,7 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
             for buffers in (optimizer.velocities, optimizer.averages):
                 if buffers is not None:
                     buffers[1][...] = 0.0
-        engine = EpochEngine(X, coef.shape[0], self.batch_size)
+        engine = EpochEngine(X, coef.shape[0], min(self.batch_size, n_train))
         tol = -np.inf if self.tol is None or incremental else self.tol
         max_epochs = 1 if incremental else self.max_iter
 

@@ -8,25 +8,16 @@ coef_init ignored by a warm start, a stale intercept after fit_intercept=False.
 """
 
 import signal
-from functools import cache
 
 import numpy as np
 import pytest
-from numpy.testing import assert_array_equal
-from sklearn.datasets import load_digits, load_iris, make_classification
+from _data import standardised
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.datasets import make_classification
 from sklearn.preprocessing import StandardScaler
 
 from sksoftmax import SoftmaxRegressor
 from sksoftmax._engine import EpochEngine
-
-
-@cache
-def _standardised(name):
-    loader = {"iris": load_iris, "digits": load_digits}[name]
-    X, y = loader(return_X_y=True)
-    X = StandardScaler().fit_transform(X)
-    X.setflags(write=False)
-    return X, y
 
 
 def _record_training_arrays(monkeypatch):
@@ -46,7 +37,7 @@ def test_column_major_input_is_trained_from_rows(monkeypatch, method):
     """Shuffled batches are gathered by rows: the engine must get C-ordered X
     (from Fortran order, or a DataFrame whose to_numpy() is column-major)."""
     pd = pytest.importorskip("pandas")
-    X, y = _standardised("iris")
+    X, y = standardised("iris")
     seen = _record_training_arrays(monkeypatch)
     kwargs = {"classes": np.unique(y)} if method == "partial_fit" else {}
     for data in [np.asfortranarray(X), pd.DataFrame(X, columns=list("abcd"))]:
@@ -60,7 +51,7 @@ def test_column_major_input_is_trained_from_rows(monkeypatch, method):
     reason="SIGINT is handled by somebody else here",
 )
 def test_second_ctrl_c_interrupts_at_once(monkeypatch):
-    X, y = _standardised("digits")
+    X, y = standardised("digits")
     fitted = SoftmaxRegressor(max_iter=2, tol=None, random_state=0, warm_start=True).fit(X, y)
     coef = fitted.coef_.copy()
     original = EpochEngine.residual_
@@ -82,7 +73,7 @@ def test_second_ctrl_c_interrupts_at_once(monkeypatch):
 
 def test_warm_start_restarts_a_converged_adaptive_step():
     """SGDClassifier restarts the adaptive step at eta0 on each fit; t_ goes on."""
-    X, y = _standardised("digits")
+    X, y = standardised("digits")
     # A fixed eta0: with "auto", a new estimate on new data would hide the bug.
     clf = SoftmaxRegressor(eta0=0.05, warm_start=True, random_state=0)
     clf.fit(X, y)
@@ -94,7 +85,7 @@ def test_warm_start_restarts_a_converged_adaptive_step():
 
 
 def test_early_stopping_holds_out_the_same_rows_on_every_warm_start(monkeypatch):
-    X, y = _standardised("digits")
+    X, y = standardised("digits")
     splits = []
     original = SoftmaxRegressor._validation_split
 
@@ -114,7 +105,7 @@ def test_early_stopping_holds_out_the_same_rows_on_every_warm_start(monkeypatch)
 
 @pytest.mark.parametrize("part", ["validation", "training"])
 def test_early_stopping_with_an_all_zero_weight_split_raises(part):
-    X, y = _standardised("iris")
+    X, y = standardised("iris")
     clf = SoftmaxRegressor(early_stopping=True, validation_fraction=0.5, random_state=0)
     # Find the split fit will draw, then zero the weights of one side of it.
     y_idx = np.searchsorted(np.unique(y), y)
@@ -139,7 +130,7 @@ def test_auto_step_accounts_for_heavy_rows():
 
 
 def test_partial_fit_auto_step_follows_set_params():
-    X, y = _standardised("digits")
+    X, y = standardised("digits")
     clf = SoftmaxRegressor(random_state=0).partial_fit(X, y, classes=np.unique(y))
     plain_eta0 = clf._optimizer.eta0
     clf.set_params(momentum=0.9).partial_fit(X, y)
@@ -150,18 +141,27 @@ def test_partial_fit_auto_step_follows_set_params():
     assert clf._optimizer.eta0 < 0.5 * plain_eta0  # a single row is a noisier batch
 
 
-def test_coef_init_takes_precedence_over_warm_start():
-    X, y = _standardised("iris")
-    clf = SoftmaxRegressor(warm_start=True, max_iter=1, tol=None, random_state=0).fit(X, y)
-    coef_init = np.full((3, 4), 5.0)
-    clf.fit(X, y, coef_init=coef_init)
-    fresh = SoftmaxRegressor(max_iter=1, tol=None, random_state=0)
-    fresh.fit(X, y, coef_init=coef_init)
-    assert_array_equal(clf.coef_, fresh.coef_)
+def test_warm_start_inits_replace_only_the_part_given():
+    """As in SGDClassifier: coef_init or intercept_init replaces that part of the
+    warm-started weights; the other part and the optimiser state carry on."""
+    X, y = standardised("iris")
+    clf = SoftmaxRegressor(
+        warm_start=True, max_iter=3, tol=None, random_state=0, learning_rate="constant"
+    ).fit(X, y)
+    learned_intercept, t = clf.intercept_.copy(), clf.t_
+    assert np.abs(learned_intercept).max() > 1e-3
+    clf.set_params(eta0=1e-9, max_iter=1)  # a step too small to move the weights
+    clf.fit(X, y, coef_init=np.full((3, 4), 5.0))
+    assert_allclose(clf.coef_, 5.0, atol=1e-6)
+    assert_allclose(clf.intercept_, learned_intercept, atol=1e-6)
+    assert clf.t_ == t + len(y)
+    clf.fit(X, y, intercept_init=np.ones(3))
+    assert_allclose(clf.intercept_, 1.0, atol=1e-6)
+    assert_allclose(clf.coef_, 5.0, atol=1e-6)
 
 
 def test_binary_coef_init_accepts_a_vector():
-    X, y = _standardised("iris")
+    X, y = standardised("iris")
     X, y = X[y < 2], y[y < 2]
     a = SoftmaxRegressor(max_iter=1, tol=None, random_state=0)
     b = SoftmaxRegressor(max_iter=1, tol=None, random_state=0)
@@ -172,7 +172,7 @@ def test_binary_coef_init_accepts_a_vector():
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
 def test_non_finite_coef_init_is_rejected(bad):
-    X, y = _standardised("iris")
+    X, y = standardised("iris")
     coef_init = np.zeros((3, 4))
     coef_init[1, 2] = bad
     with pytest.raises(ValueError, match="coef_init contains NaN or infinity"):
@@ -181,7 +181,7 @@ def test_non_finite_coef_init_is_rejected(bad):
 
 @pytest.mark.parametrize("method", ["fit", "partial_fit"])
 def test_switching_fit_intercept_off_zeroes_the_intercept(method):
-    X, y = _standardised("iris")
+    X, y = standardised("iris")
     clf = SoftmaxRegressor(momentum=0.5, average=True, warm_start=True, max_iter=3, tol=None)
     clf.fit(X + 2.0, y)
     assert np.abs(clf.intercept_).max() > 1e-3
@@ -189,3 +189,43 @@ def test_switching_fit_intercept_off_zeroes_the_intercept(method):
     getattr(clf, method)(X, y)
     assert_array_equal(clf.intercept_, 0.0)
     assert_array_equal(clf._raw_intercept, 0.0)
+
+
+def test_auto_step_with_mostly_zero_weights_stays_stable():
+    """Batches are drawn from all rows, zero weights included: with 120 weighted rows
+    among 20000, each batch holds ~1 row of weight ~170x the mean, which the step
+    must allow for (counting only the weighted rows made the first epochs' loss
+    3x the starting log(2))."""
+    X, y = make_classification(2_000, 20, random_state=0)
+    X = StandardScaler().fit_transform(X)
+    sample_weight = np.zeros(len(y))
+    sample_weight[np.random.default_rng(0).choice(len(y), 12, replace=False)] = 1.0
+    clf = SoftmaxRegressor(alpha=1e-2, max_iter=5, tol=None, random_state=0)
+    clf.fit(X, y, sample_weight=sample_weight)
+    assert max(clf.loss_curve_) < 1.0
+
+
+def test_early_stopping_batches_are_capped_at_the_training_rows(monkeypatch):
+    """With fewer training rows than batch_size the epoch is one full step, not a
+    step shrunk by n_train / batch_size."""
+    X, y = standardised("iris")
+    sizes = []
+    original = EpochEngine.__init__
+
+    def __init__(self, X, n_params, batch_size):
+        sizes.append(batch_size)
+        original(self, X, n_params, batch_size)
+
+    monkeypatch.setattr(EpochEngine, "__init__", __init__)
+    SoftmaxRegressor(early_stopping=True, validation_fraction=0.2, batch_size=150).fit(X, y)
+    assert sizes == [120]
+
+
+def test_huge_float32_sample_weights_do_not_overflow():
+    X, y = standardised("iris")
+    X = X.astype(np.float32)
+    clf = SoftmaxRegressor(max_iter=3, tol=None, random_state=0)
+    clf.fit(X, y, sample_weight=np.full(len(y), 1e36, dtype=np.float32))
+    reference = SoftmaxRegressor(max_iter=3, tol=None, random_state=0).fit(X, y)
+    assert np.abs(clf.coef_).max() > 0.1
+    assert_allclose(clf.coef_, reference.coef_, rtol=1e-4, atol=1e-5)
