@@ -350,7 +350,7 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
                 state.optimizer.eta = state.optimizer.eta0
             else:
                 state = self._new_state(X, coef_init, intercept_init, sample_weight)
-            self._train(X, y_idx, sample_weight, state, rng, incremental=False, warm=warm)
+            self._train(X, y_idx, sample_weight, state, rng, incremental=False)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -432,7 +432,7 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
                     state.params,
                     **self._optimizer_options(X, sample_weight, getattr(self, "_curvature", None)),
                 )
-            self._train(X, y_idx, sample_weight, state, rng, incremental=True, warm=not first_call)
+            self._train(X, y_idx, sample_weight, state, rng, incremental=True)
         return self
 
     # ------------------------------------------------------------ predict
@@ -629,7 +629,7 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
                 total += w @ (np.argmax(Z, axis=1) == y_idx[chunk])
         return total / weights[rows].astype(np.float64).sum()
 
-    def _train(self, X, y_idx, sample_weight, state, rng, *, incremental, warm):
+    def _train(self, X, y_idx, sample_weight, state, rng, *, incremental):
         coef, intercept = state.params
         optimizer = state.optimizer
         early_stopping = self.early_stopping and not incremental
