@@ -93,12 +93,15 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
           below 1e-6.
     eta0 : float or "auto", default="auto"
         Initial step. "auto" takes ``2 / L`` with ``L`` a bound on the curvature
-        of a batch's mean loss, ``c * (lambda_max + max_i ||x_i||^2 / batch_size)
-        + alpha``: ``lambda_max`` is the top eigenvalue of ``[X, 1]^T [X, 1] / n``
-        (power iteration on a sample of rows), ``c = 1/2`` (``1/4`` for two
-        classes) the largest curvature of the loss in the logits. With momentum
-        it is multiplied by ``1 - momentum``, keeping the effective step
-        ``eta / (1 - momentum)`` of plain SGD.
+        of a batch's mean loss, ``c * (lambda_max + f * max_i r_i / batch_size)
+        + alpha``: ``lambda_max`` is the top eigenvalue of the weighted
+        ``[X, 1]^T [X, 1] / n`` (power iteration on a sample of rows), ``r_i =
+        (||x_i||^2 + 1) * w_i / mean(w)`` the most one row can add to a batch,
+        ``f = (n - batch_size) / (n - 1)`` (0 for full batches), and ``c = 1/2``
+        (``1/4`` for two classes) the largest curvature of the loss in the
+        logits. With momentum it is multiplied by ``1 - momentum``, keeping the
+        effective step ``eta / (1 - momentum)`` of plain SGD. ``partial_fit``
+        estimates the curvature on its first chunk.
     power_t : float, default=0.5
         Exponent of the "invscaling" schedule.
     momentum : float, default=0.0

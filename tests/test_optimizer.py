@@ -274,20 +274,22 @@ def _validation_log_loss(clf, X, y, rows):
     return -np.mean(np.log(proba[np.arange(len(rows)), np.searchsorted(clf.classes_, y[rows])]))
 
 
+# Tiny alpha and noisy labels: the validation loss rises after a while (overfitting).
+OVERFITTING = dict(
+    alpha=1e-8,
+    learning_rate="constant",
+    eta0=0.1,
+    batch_size=32,
+    max_iter=100,
+    early_stopping=True,
+    tol=0.0,
+    random_state=0,
+)
+
+
 def test_early_stopping_restores_the_best_weights():
-    """Tiny alpha and noisy labels: validation loss rises after a while (overfitting)."""
     X, y = _noisy_digits()
-    clf = SoftmaxRegressor(
-        alpha=1e-8,
-        learning_rate="constant",
-        eta0=0.1,
-        batch_size=32,
-        max_iter=100,
-        early_stopping=True,
-        n_iter_no_change=6,
-        tol=0.0,
-        random_state=0,
-    ).fit(X, y)
+    clf = SoftmaxRegressor(**OVERFITTING, n_iter_no_change=6).fit(X, y)
     scores = np.asarray(clf.validation_scores_)
     best = int(np.argmax(scores))
     # Stopped by early stopping, n_iter_no_change epochs after the best one.
@@ -522,17 +524,7 @@ def test_ctrl_c_ends_training_after_the_current_batch(monkeypatch):
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_keyboard_interrupt_with_early_stopping_keeps_the_best_model(monkeypatch):
     X, y = _noisy_digits()
-    params = dict(
-        alpha=1e-8,
-        learning_rate="constant",
-        eta0=0.1,
-        batch_size=32,
-        max_iter=100,
-        early_stopping=True,
-        n_iter_no_change=100,
-        tol=0.0,
-        random_state=0,
-    )
+    params = dict(OVERFITTING, n_iter_no_change=100)
     full = SoftmaxRegressor(**params, verbose=0).set_params(max_iter=25).fit(X, y)
     scores = np.asarray(full.validation_scores_)
     assert np.argmax(scores) < 20  # the validation loss rises before epoch 21
