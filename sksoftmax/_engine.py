@@ -6,9 +6,14 @@ turned into the loss residual in place, and ``X`` is never copied (a shuffled
 batch is gathered into a reusable buffer; an unshuffled one is a view).
 """
 
+import importlib
+import importlib.util
+import os
+
 import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
+
 
 # Past this magnitude a logit difference carries no information in floating
 # point; a step too large for the data (e.g. eta * alpha > 2, which makes the
@@ -18,6 +23,26 @@ MAX_LOGIT = 1e15
 
 # Below this many multiply-adds per batch product, BLAS runs on one thread.
 SMALL_PRODUCT_FLOPS = 2**24
+
+# Dense X with at least this many entries trains with the compiled epoch when
+# numba is installed. Below it an epoch takes milliseconds in numpy, less than
+# loading the compiled kernels (cached on disk after the first compilation).
+COMPILED_MIN_SIZE = 2**20
+
+# The compiled epoch returns to Python every this many rows (rounded to whole
+# batches) to poll for Ctrl-C: a few milliseconds of work per call.
+COMPILED_CHUNK_ROWS = 2**14
+
+
+def compiled_available():
+    """True when numba is installed and not switched off by ``SKSOFTMAX_NUMBA=0``.
+
+    Checked without importing numba, which takes over a second: small fits
+    never pay for it.
+    """
+    if os.environ.get("SKSOFTMAX_NUMBA", "1") == "0":
+        return False
+    return importlib.util.find_spec("numba") is not None
 
 
 class DivergenceError(FloatingPointError):
@@ -43,7 +68,18 @@ class EpochEngine:
         self.batch_size = max(1, min(batch_size, n_samples))
         m = self.batch_size
         self.binary = n_params == 1
-        self.batch_X = None if self.sparse else np.empty((m, n_features), dtype=X.dtype)
+        self.compiled = (
+            not self.sparse
+            and compiled_available()
+            and X.dtype in (np.float32, np.float64)
+            and X.flags.c_contiguous
+            and X.size >= COMPILED_MIN_SIZE
+        )
+        self._kernels = (
+            importlib.import_module("._compiled", __package__) if self.compiled else None
+        )
+        gathers = not (self.sparse or self.compiled)
+        self.batch_X = np.empty((m, n_features), dtype=X.dtype) if gathers else None
         self.logits = np.empty((m, n_params), dtype=X.dtype)
         # The softmax runs on the transposed logits: reductions over a short,
         # strided class axis cost numpy ~10x more than the same work as
@@ -211,6 +247,19 @@ class EpochEngine:
         n_seen : int
             Rows visited (fewer than ``len(order)`` only if stopped early).
         """
+        if self.compiled:
+            return self._run_compiled_epoch(
+                X,
+                y,
+                weights,
+                order,
+                coef,
+                intercept,
+                optimizer,
+                alpha=alpha,
+                fit_intercept=fit_intercept,
+                stop_requested=stop_requested,
+            )
         if self.sparse and not optimizer.momentum and not optimizer.averaging:
             return self._run_sparse_epoch(
                 X,
@@ -326,6 +375,91 @@ class EpochEngine:
                     break
         finally:
             np.multiply(weights_by_feature.T, scale, out=coef)
+        return loss_sum, n_seen
+
+    def _run_compiled_epoch(
+        self,
+        X,
+        y,
+        weights,
+        order,
+        coef,
+        intercept,
+        optimizer,
+        *,
+        alpha,
+        fit_intercept,
+        stop_requested,
+    ):
+        """:meth:`run_epoch` for dense X by :func:`sksoftmax._compiled.dense_epoch_chunk`.
+
+        The same batches, residual scaling and optimiser update as the numpy
+        loop; Ctrl-C is polled every ``COMPILED_CHUNK_ROWS`` rows instead of
+        after every batch.
+        """
+        compiled = self._kernels
+        n_rows = X.shape[0] if order is None else len(order)
+        order = np.arange(n_rows) if order is None else np.ascontiguousarray(order, np.intp)
+        y = np.ascontiguousarray(y, dtype=np.intp)
+        dtype = self.dtype
+        weights = (
+            np.empty(0, dtype) if weights is None else np.ascontiguousarray(weights, dtype)
+        )
+        if optimizer.momentum and optimizer.velocities is None:
+            optimizer.velocities = [np.zeros_like(coef), np.zeros_like(intercept)]
+        no_buffers = [np.empty((0, 0), dtype), np.empty(0, dtype)]
+        velocities = optimizer.velocities if optimizer.momentum else no_buffers
+        averages = optimizer.averages if optimizer.averaging else no_buffers
+        schedule = {
+            "optimal": compiled.SCHEDULE_OPTIMAL,
+            "invscaling": compiled.SCHEDULE_INVSCALING,
+        }.get(optimizer.learning_rate, compiled.SCHEDULE_FIXED)
+        chunk = self.batch_size * max(1, COMPILED_CHUNK_ROWS // self.batch_size)
+        loss_sum = 0.0
+        n_seen = 0
+        for start in range(0, n_rows, chunk):
+            chunk_loss, chunk_seen, t, n_averaged, status = compiled.dense_epoch_chunk(
+                X,
+                y,
+                weights,
+                order,
+                start,
+                min(start + chunk, n_rows),
+                self.batch_size,
+                coef,
+                intercept,
+                velocities[0],
+                velocities[1],
+                averages[0],
+                averages[1],
+                self.logits,
+                self.grad_coef,
+                self.grad_intercept,
+                schedule,
+                optimizer.eta,
+                optimizer.eta0,
+                optimizer.power_t,
+                alpha,
+                optimizer.alpha,
+                optimizer.t0,
+                optimizer.momentum,
+                optimizer.nesterov,
+                optimizer.averaging,
+                optimizer.average_start,
+                optimizer.t,
+                optimizer.n_averaged,
+                fit_intercept,
+                MAX_LOGIT,
+            )
+            optimizer.t, optimizer.n_averaged = t, n_averaged
+            loss_sum += chunk_loss
+            n_seen += chunk_seen
+            if status == compiled.STATUS_LOGIT_OVERFLOW:
+                raise DivergenceError(f"logits past {MAX_LOGIT:.0e} after {optimizer.t} samples")
+            if status == compiled.STATUS_NONFINITE_LOSS:
+                raise DivergenceError(f"non-finite loss after {optimizer.t} samples")
+            if stop_requested is not None and stop_requested():
+                break
         return loss_sum, n_seen
 
 

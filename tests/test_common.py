@@ -8,7 +8,8 @@ import inspect
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sksoftmax import SoftmaxRegressor
+from sksoftmax import SoftmaxRegressor, _engine
+from sksoftmax._engine import compiled_available
 
 # Small batches on the checks' small data sets: each epoch really is several
 # shuffled SGD steps, not one full-batch step.
@@ -43,6 +44,15 @@ def _expected_failed_checks(estimator):
     expected_failed_checks=_expected_failed_checks,
 )
 def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
+
+
+# The same checks on the compiled engine (numba), forced on: the checks' small
+# data sets would not reach it by themselves.
+@pytest.mark.skipif(not compiled_available(), reason="numba is not installed")
+@parametrize_with_checks([MINIBATCH], expected_failed_checks=_expected_failed_checks)
+def test_sklearn_compatible_on_the_compiled_engine(estimator, check, monkeypatch):
+    monkeypatch.setattr(_engine, "COMPILED_MIN_SIZE", 0)
     check(estimator)
 
 

@@ -212,9 +212,9 @@ def test_early_stopping_batches_are_capped_at_the_training_rows(monkeypatch):
     sizes = []
     original = EpochEngine.__init__
 
-    def __init__(self, X, n_params, batch_size):
+    def __init__(self, X, n_params, batch_size, **kwargs):
         sizes.append(batch_size)
-        original(self, X, n_params, batch_size)
+        original(self, X, n_params, batch_size, **kwargs)
 
     monkeypatch.setattr(EpochEngine, "__init__", __init__)
     SoftmaxRegressor(early_stopping=True, validation_fraction=0.2, batch_size=150).fit(X, y)

@@ -1,0 +1,440 @@
+"""Optional compiled epoch for dense input (numba), with the numpy engine as reference.
+
+Why it exists: an epoch at batch 128 is two skinny products per batch
+(``128 x 784 x 10``), where OpenBLAS reaches about half of one core's peak, plus
+a shuffled-row gather and some 30 numpy calls per batch. Measured on a 2-core
+Xeon, 60,000 x 784 x 10, that kept the numpy engine at 3.5-3.7x the time of
+reading X twice, whatever the arrangement. Here the whole batch loop is one
+compiled call per chunk of batches:
+
+* rows are read in place through ``order`` (no gathered copy), eight at a
+  time, so that each weight loaded serves eight rows and the multiply-adds,
+  not the loads, set the pace;
+* the gradient pass reads the rows the logits pass just brought into cache;
+* the softmax, residual, L2 term and optimiser update are plain loops over
+  batch- or weight-sized arrays, with no temporary arrays.
+
+Tried and dropped: software prefetch of the next batch's rows (during the
+gradient pass, or a few rows ahead in the logits pass) made epochs 10-20%
+slower; on this machine one core's memory reads are limited by its
+outstanding-miss buffers, which prefetches compete for.
+
+Same mathematics, same order of batches and same optimiser as
+:meth:`sksoftmax._engine.EpochEngine.run_epoch`; the results agree to rounding
+(sums are reassociated for SIMD). ``reassoc``/``contract`` are the only
+fast-math flags: ``nnan``/``ninf`` would let the compiler delete the divergence
+checks.
+"""
+
+import math
+
+from numba import njit
+
+_FASTMATH = {"reassoc", "contract"}
+_jit = njit(fastmath=_FASTMATH, boundscheck=False, nogil=True, cache=True)
+
+
+# The ``schedule`` argument of :func:`dense_epoch_chunk`.
+SCHEDULE_FIXED = 0  # "constant" and "adaptive": eta is the same for the whole call
+SCHEDULE_OPTIMAL = 1
+SCHEDULE_INVSCALING = 2
+
+# The ``status`` returned by :func:`dense_epoch_chunk`.
+STATUS_OK = 0
+STATUS_LOGIT_OVERFLOW = 1
+STATUS_NONFINITE_LOSS = 2
+
+
+@_jit
+def _logits(X, order, start, m, coef, intercept, Z):
+    """``Z[:m] = X[order[start:start + m]] @ coef.T + intercept``.
+
+    Eight rows by two classes at a time: 16 accumulators, and 10 loads per
+    16 multiply-adds, so the multiply-adds rather than the loads set the pace.
+    """
+    n_params, n_features = coef.shape
+    zero = coef.dtype.type(0)
+    i = 0
+    while i + 8 <= m:
+        x0 = X[order[start + i + 0]]
+        x1 = X[order[start + i + 1]]
+        x2 = X[order[start + i + 2]]
+        x3 = X[order[start + i + 3]]
+        x4 = X[order[start + i + 4]]
+        x5 = X[order[start + i + 5]]
+        x6 = X[order[start + i + 6]]
+        x7 = X[order[start + i + 7]]
+        c = 0
+        while c + 2 <= n_params:
+            w = coef[c]
+            v = coef[c + 1]
+            a0 = zero
+            b0 = zero
+            a1 = zero
+            b1 = zero
+            a2 = zero
+            b2 = zero
+            a3 = zero
+            b3 = zero
+            a4 = zero
+            b4 = zero
+            a5 = zero
+            b5 = zero
+            a6 = zero
+            b6 = zero
+            a7 = zero
+            b7 = zero
+            for k in range(n_features):
+                w_k = w[k]
+                v_k = v[k]
+                a0 += x0[k] * w_k
+                b0 += x0[k] * v_k
+                a1 += x1[k] * w_k
+                b1 += x1[k] * v_k
+                a2 += x2[k] * w_k
+                b2 += x2[k] * v_k
+                a3 += x3[k] * w_k
+                b3 += x3[k] * v_k
+                a4 += x4[k] * w_k
+                b4 += x4[k] * v_k
+                a5 += x5[k] * w_k
+                b5 += x5[k] * v_k
+                a6 += x6[k] * w_k
+                b6 += x6[k] * v_k
+                a7 += x7[k] * w_k
+                b7 += x7[k] * v_k
+            Z[i + 0, c] = a0 + intercept[c]
+            Z[i + 0, c + 1] = b0 + intercept[c + 1]
+            Z[i + 1, c] = a1 + intercept[c]
+            Z[i + 1, c + 1] = b1 + intercept[c + 1]
+            Z[i + 2, c] = a2 + intercept[c]
+            Z[i + 2, c + 1] = b2 + intercept[c + 1]
+            Z[i + 3, c] = a3 + intercept[c]
+            Z[i + 3, c + 1] = b3 + intercept[c + 1]
+            Z[i + 4, c] = a4 + intercept[c]
+            Z[i + 4, c + 1] = b4 + intercept[c + 1]
+            Z[i + 5, c] = a5 + intercept[c]
+            Z[i + 5, c + 1] = b5 + intercept[c + 1]
+            Z[i + 6, c] = a6 + intercept[c]
+            Z[i + 6, c + 1] = b6 + intercept[c + 1]
+            Z[i + 7, c] = a7 + intercept[c]
+            Z[i + 7, c + 1] = b7 + intercept[c + 1]
+            c += 2
+        if c < n_params:
+            w = coef[c]
+            a0 = zero
+            a1 = zero
+            a2 = zero
+            a3 = zero
+            a4 = zero
+            a5 = zero
+            a6 = zero
+            a7 = zero
+            for k in range(n_features):
+                w_k = w[k]
+                a0 += x0[k] * w_k
+                a1 += x1[k] * w_k
+                a2 += x2[k] * w_k
+                a3 += x3[k] * w_k
+                a4 += x4[k] * w_k
+                a5 += x5[k] * w_k
+                a6 += x6[k] * w_k
+                a7 += x7[k] * w_k
+            Z[i + 0, c] = a0 + intercept[c]
+            Z[i + 1, c] = a1 + intercept[c]
+            Z[i + 2, c] = a2 + intercept[c]
+            Z[i + 3, c] = a3 + intercept[c]
+            Z[i + 4, c] = a4 + intercept[c]
+            Z[i + 5, c] = a5 + intercept[c]
+            Z[i + 6, c] = a6 + intercept[c]
+            Z[i + 7, c] = a7 + intercept[c]
+        i += 8
+    while i < m:
+        x0 = X[order[start + i]]
+        for c in range(n_params):
+            w = coef[c]
+            a0 = zero
+            for k in range(n_features):
+                a0 += x0[k] * w[k]
+            Z[i, c] = a0 + intercept[c]
+        i += 1
+
+
+@_jit
+def _residual(Z, m, y, order, start, weights, scale, max_logit):
+    """Turn ``Z[:m]`` into ``scale * w_i * (P - Y)`` in place.
+
+    Returns ``(sum_i w_i * CE_i, status)``; ``status`` is not OK when a logit is
+    past ``max_logit`` (or NaN), and then ``Z`` is left part-way.
+    """
+    n_params = Z.shape[1]
+    loss_sum = 0.0
+    for i in range(m):
+        row = order[start + i]
+        for c in range(n_params):
+            z = Z[i, c]
+            if not (z < max_logit and z > -max_logit):
+                return loss_sum, STATUS_LOGIT_OVERFLOW
+        target = y[row]
+        w = 1.0 if weights.shape[0] == 0 else float(weights[row])
+        if n_params == 1:
+            z = float(Z[i, 0])
+            # log(1 + exp(z)) - y z and sigmoid(z) - y, both without overflow
+            e = math.exp(-abs(z))
+            ce = max(z, 0.0) + math.log1p(e) - (z if target == 1 else 0.0)
+            p = 1.0 / (1.0 + e) if z >= 0.0 else e / (1.0 + e)
+            Z[i, 0] = (p - target) * (w * scale)
+        else:
+            z_max = float(Z[i, 0])
+            for c in range(1, n_params):
+                z_max = max(z_max, float(Z[i, c]))
+            true_logit = float(Z[i, target]) - z_max
+            total = 0.0
+            for c in range(n_params):
+                e = math.exp(float(Z[i, c]) - z_max)
+                Z[i, c] = e
+                total += e
+            ce = math.log(total) - true_logit
+            inverse = 1.0 / total
+            for c in range(n_params):
+                Z[i, c] = Z[i, c] * inverse * (w * scale)
+            Z[i, target] -= w * scale
+        loss_sum += w * ce
+    return loss_sum, STATUS_OK
+
+
+@_jit
+def _gradient(X, order, start, m, R, grad_coef):
+    """``grad_coef = R[:m].T @ X[order[start:start + m]]``.
+
+    Eight rows by two classes at a time, as :func:`_logits`; the rows were
+    just read by :func:`_logits` and are still in cache.
+    """
+    n_params, n_features = grad_coef.shape
+    grad_coef[...] = 0
+    i = 0
+    while i + 8 <= m:
+        x0 = X[order[start + i + 0]]
+        x1 = X[order[start + i + 1]]
+        x2 = X[order[start + i + 2]]
+        x3 = X[order[start + i + 3]]
+        x4 = X[order[start + i + 4]]
+        x5 = X[order[start + i + 5]]
+        x6 = X[order[start + i + 6]]
+        x7 = X[order[start + i + 7]]
+        c = 0
+        while c + 2 <= n_params:
+            p0 = R[i + 0, c]
+            q0 = R[i + 0, c + 1]
+            p1 = R[i + 1, c]
+            q1 = R[i + 1, c + 1]
+            p2 = R[i + 2, c]
+            q2 = R[i + 2, c + 1]
+            p3 = R[i + 3, c]
+            q3 = R[i + 3, c + 1]
+            p4 = R[i + 4, c]
+            q4 = R[i + 4, c + 1]
+            p5 = R[i + 5, c]
+            q5 = R[i + 5, c + 1]
+            p6 = R[i + 6, c]
+            q6 = R[i + 6, c + 1]
+            p7 = R[i + 7, c]
+            q7 = R[i + 7, c + 1]
+            g = grad_coef[c]
+            h = grad_coef[c + 1]
+            for k in range(n_features):
+                g[k] += (
+                    p0 * x0[k] + p1 * x1[k] + p2 * x2[k] + p3 * x3[k]
+                    + p4 * x4[k] + p5 * x5[k] + p6 * x6[k] + p7 * x7[k]
+                )
+                h[k] += (
+                    q0 * x0[k] + q1 * x1[k] + q2 * x2[k] + q3 * x3[k]
+                    + q4 * x4[k] + q5 * x5[k] + q6 * x6[k] + q7 * x7[k]
+                )
+            c += 2
+        if c < n_params:
+            p0 = R[i + 0, c]
+            p1 = R[i + 1, c]
+            p2 = R[i + 2, c]
+            p3 = R[i + 3, c]
+            p4 = R[i + 4, c]
+            p5 = R[i + 5, c]
+            p6 = R[i + 6, c]
+            p7 = R[i + 7, c]
+            g = grad_coef[c]
+            for k in range(n_features):
+                g[k] += (
+                    p0 * x0[k] + p1 * x1[k] + p2 * x2[k] + p3 * x3[k]
+                    + p4 * x4[k] + p5 * x5[k] + p6 * x6[k] + p7 * x7[k]
+                )
+        i += 8
+    while i < m:
+        x0 = X[order[start + i]]
+        for c in range(n_params):
+            p0 = R[i, c]
+            g = grad_coef[c]
+            for k in range(n_features):
+                g[k] += p0 * x0[k]
+        i += 1
+
+
+@_jit
+def _sgd_update(param, g, penalty, velocity, average, eta, momentum, nesterov, average_from):
+    """:meth:`SGDOptimizer.step` for one flattened parameter, gradient ``g + penalty * param``.
+
+    ``average_from`` is 0 for no averaging, -1 to copy the parameter into the
+    average (averaging has not started yet) and ``n >= 1`` to fold it in as the
+    ``n``-th term.
+    """
+    # One simple loop per case, each of which the compiler vectorises.
+    if momentum == 0.0:
+        for j in range(param.shape[0]):
+            param[j] -= eta * (g[j] + penalty * param[j])
+    else:
+        for j in range(param.shape[0]):
+            g_j = g[j] + penalty * param[j]
+            v = momentum * velocity[j] + g_j
+            velocity[j] = v
+            if nesterov:
+                param[j] -= eta * (g_j + momentum * v)
+            else:
+                param[j] -= eta * v
+    if average_from < 0:
+        average[...] = param
+    elif average_from > 0:
+        for j in range(param.shape[0]):
+            average[j] += (param[j] - average[j]) * (1.0 / average_from)
+
+
+@_jit
+def dense_epoch_chunk(
+    X,
+    y,
+    weights,
+    order,
+    start,
+    stop,
+    batch_size,
+    coef,
+    intercept,
+    velocity_coef,
+    velocity_intercept,
+    average_coef,
+    average_intercept,
+    Z,
+    grad_coef,
+    grad_intercept,
+    schedule,
+    eta_fixed,
+    eta0,
+    power_t,
+    alpha,
+    schedule_alpha,
+    t0,
+    momentum,
+    nesterov,
+    averaging,
+    average_start,
+    t,
+    n_averaged,
+    fit_intercept,
+    max_logit,
+):
+    """Batches ``order[start:stop]`` of one epoch; :meth:`EpochEngine.run_epoch` in one call.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), C-contiguous
+    y : ndarray of shape (n_samples,)
+        Class indices.
+    weights : ndarray of shape (n_samples,) or (0,)
+        Sample weights over their mean; empty means ones.
+    order : ndarray of shape (n_rows,)
+        Rows to visit; ``start`` is a multiple of ``batch_size``.
+    coef, intercept : ndarray of shape (n_params, n_features), (n_params,)
+        Updated in place.
+    velocity_coef, velocity_intercept, average_coef, average_intercept : ndarray
+        Optimiser buffers, same shapes as ``coef``, ``intercept``; read only
+        when ``momentum`` / ``averaging`` is on.
+    Z : ndarray of shape (batch_size, n_params)
+    grad_coef, grad_intercept : ndarray
+        Scratch, same shapes as ``coef``, ``intercept``.
+    schedule : int
+        ``SCHEDULE_FIXED`` (``eta_fixed``), ``SCHEDULE_OPTIMAL`` or
+        ``SCHEDULE_INVSCALING``, as :meth:`SGDOptimizer.current_eta`, whose
+        ``eta0``, ``power_t``, ``alpha`` (``schedule_alpha`` here) and ``t0``
+        follow; ``alpha`` is the L2 strength of the gradient.
+    t, n_averaged : int
+        The optimiser's counters before the first batch.
+
+    Returns
+    -------
+    loss_sum : float
+        ``sum_i w_i * CE_i`` over the visited rows, before each batch's update.
+    n_seen, t, n_averaged : int
+    status : int
+        ``STATUS_OK``, or why the batch at ``t`` was not applied.
+    """
+    n_params, n_features = coef.shape
+    scale = 1.0 / batch_size
+    coef_flat = coef.reshape(-1)
+    velocity_flat = velocity_coef.reshape(-1)
+    average_flat = average_coef.reshape(-1)
+    loss_sum = 0.0
+    n_seen = 0
+    for first in range(start, stop, batch_size):
+        m = min(batch_size, stop - first)
+        _logits(X, order, first, m, coef, intercept, Z)
+        batch_loss, status = _residual(Z, m, y, order, first, weights, scale, max_logit)
+        if status != STATUS_OK:
+            return loss_sum, n_seen, t, n_averaged, status
+        if not math.isfinite(batch_loss):
+            return loss_sum, n_seen, t, n_averaged, STATUS_NONFINITE_LOSS
+        loss_sum += batch_loss
+        _gradient(X, order, first, m, Z, grad_coef)
+        for c in range(n_params):
+            total = 0.0
+            if fit_intercept:
+                for i in range(m):
+                    total += Z[i, c]
+            grad_intercept[c] = total
+
+        step = t + 1
+        if schedule == SCHEDULE_OPTIMAL:
+            eta = 1.0 / (schedule_alpha * (t0 + step - 1))
+        elif schedule == SCHEDULE_INVSCALING:
+            eta = eta0 / step**power_t
+        else:
+            eta = eta_fixed
+        t += m
+        average_from = 0
+        if averaging:
+            if t > average_start:
+                n_averaged += 1
+                average_from = n_averaged
+            else:
+                average_from = -1
+        _sgd_update(
+            coef_flat,
+            grad_coef.reshape(-1),
+            alpha * m / batch_size,
+            velocity_flat,
+            average_flat,
+            eta,
+            momentum,
+            nesterov,
+            average_from,
+        )
+        _sgd_update(
+            intercept,
+            grad_intercept,
+            0.0,
+            velocity_intercept,
+            average_intercept,
+            eta,
+            momentum,
+            nesterov,
+            average_from,
+        )
+        n_seen += m
+    return loss_sum, n_seen, t, n_averaged, STATUS_OK
