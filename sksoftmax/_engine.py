@@ -78,6 +78,7 @@ class EpochEngine:
         self._kernels = (
             importlib.import_module("._compiled", __package__) if self.compiled else None
         )
+        self._weights_by_feature = None  # the sparse epoch's working copy of coef
         gathers = not (self.sparse or self.compiled)
         self.batch_X = np.empty((m, n_features), dtype=X.dtype) if gathers else None
         self.logits = np.empty((m, n_params), dtype=X.dtype)
@@ -336,7 +337,12 @@ class EpochEngine:
         loss_sum = 0.0
         n_seen = 0
         scale = 1.0
-        weights_by_feature = np.ascontiguousarray(coef.T)
+        # Allocated once per engine: a fresh array each epoch costs page faults
+        # comparable to the epoch's own work on a wide problem.
+        if self._weights_by_feature is None:
+            self._weights_by_feature = np.empty(coef.shape[::-1], dtype=coef.dtype)
+        weights_by_feature = self._weights_by_feature
+        weights_by_feature[...] = coef.T
         try:
             for batch_X, batch_y, batch_w in self._batches(X, y, weights, order):
                 m = batch_X.shape[0]

@@ -715,11 +715,15 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
                         raise  # the second Ctrl-C: stop everything, now
                     interrupted = True
                     break
-                if not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
+                # One pass, in float64, with no temporary of coef's size (which on a
+                # wide sparse problem cost more than the epoch's own work on it); a
+                # non-finite weight makes the norm non-finite.
+                sq_norm = float(np.einsum("ij,ij->", coef, coef, dtype=np.float64))
+                if not (np.isfinite(sq_norm) and np.isfinite(intercept).all()):
                     self._raise_diverged(optimizer, state.n_iter + 1)
                 epochs += 1
                 state.n_iter += 1
-                penalty = 0.5 * self.alpha * float(np.sum(np.square(coef, dtype=np.float64)))
+                penalty = 0.5 * self.alpha * sq_norm
                 loss = loss_sum / n_seen + penalty
                 if not np.isfinite(loss):
                     self._raise_diverged(optimizer, state.n_iter)
