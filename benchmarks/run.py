@@ -31,6 +31,7 @@ import sys
 import time
 import tracemalloc
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 import sksoftmax
 from sksoftmax import SoftmaxRegressor
+from sksoftmax._engine import COMPILED_MIN_SIZE, compiled_available
 
 try:
     import torch
@@ -156,6 +158,26 @@ def streaming_floor(arrays, repeats, reads=2):
     n_bytes = sum(a.nbytes for a in arrays)
     bandwidth = reads * n_bytes / statistics.median(samples) / 1e9
     return samples, bandwidth
+
+
+@contextmanager
+def numpy_engine():
+    """SoftmaxRegressor trains with its numpy engine inside (``SKSOFTMAX_NUMBA=0``)."""
+    previous = os.environ.get("SKSOFTMAX_NUMBA")
+    os.environ["SKSOFTMAX_NUMBA"] = "0"
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["SKSOFTMAX_NUMBA"]
+        else:
+            os.environ["SKSOFTMAX_NUMBA"] = previous
+
+
+def engine_name(X):
+    """The engine SoftmaxRegressor picks for dense X, as the table names it."""
+    dense = not sp.issparse(X) and X.flags.c_contiguous
+    return "compiled" if dense and compiled_available() and X.size >= COMPILED_MIN_SIZE else "numpy"
 
 
 def per_epoch_partial_fit(est, X, y, classes, repeats, epochs):
@@ -380,7 +402,7 @@ def run(args):
             note=f"{gbps:.1f} GB/s",
         )
         for batch in batch_sizes:
-            say(f"per epoch, {dtype}, batch {batch}")
+            say(f"per epoch, {dtype}, batch {batch} ({engine_name(X)} engine)")
             samples, est = per_epoch_partial_fit(
                 softmax_regressor(batch, seed), X, y, classes, repeats, epochs
             )
@@ -402,8 +424,28 @@ def run(args):
                 accuracy=acc,
                 log_loss=ll,
                 mem_frac=mem / X.nbytes,
-                note=f"after {1 + repeats * epochs} epochs",
+                note=f"{engine_name(X)} engine; after {1 + repeats * epochs} epochs",
             )
+            if engine_name(X) == "compiled":
+                say(f"per epoch, {dtype}, batch {batch}, numpy engine")
+                with numpy_engine():
+                    samples, est = per_epoch_partial_fit(
+                        softmax_regressor(batch, seed), X, y, classes, repeats, epochs
+                    )
+                acc, ll = scores(est.predict_proba(X_test), y_test, classes)
+                add(
+                    section="1-2 per epoch",
+                    workload=dense_name,
+                    estimator="SoftmaxRegressor partial_fit, numpy engine",
+                    dtype=dtype,
+                    batch=batch,
+                    seconds=stats(samples),
+                    x_floor=statistics.median(samples) / floors[dtype],
+                    x_ours=statistics.median(samples) / ours,
+                    accuracy=acc,
+                    log_loss=ll,
+                    note="SKSOFTMAX_NUMBA=0: what a plain install runs",
+                )
 
             samples, est = per_epoch_fit(softmax_regressor(batch, seed), X, y, repeats, epochs)
             acc, ll = scores(est.predict_proba(X_test), y_test, classes)
