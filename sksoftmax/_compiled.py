@@ -30,8 +30,21 @@ import math
 
 from numba import njit
 
-_FASTMATH = {"reassoc", "contract"}
-_jit = njit(fastmath=_FASTMATH, boundscheck=False, nogil=True, cache=True)
+FASTMATH = frozenset({"reassoc", "contract"})
+
+
+def _jit(function):
+    """``njit`` with ``FASTMATH``, cached on disk when numba finds somewhere to write.
+
+    With a read-only package directory numba falls back to the user's cache
+    directory; when that is read-only too it refuses ``cache=True`` outright,
+    and we compile for this process only.
+    """
+    options = dict(fastmath=set(FASTMATH), boundscheck=False, nogil=True)
+    try:
+        return njit(cache=True, **options)(function)
+    except RuntimeError:  # "cannot cache function ...: no locator available"
+        return njit(cache=False, **options)(function)
 
 
 # The ``schedule`` argument of :func:`dense_epoch_chunk`.
@@ -324,6 +337,7 @@ def dense_epoch_chunk(
     Z,
     grad_coef,
     grad_intercept,
+    counters,
     schedule,
     eta_fixed,
     eta0,
@@ -335,8 +349,6 @@ def dense_epoch_chunk(
     nesterov,
     averaging,
     average_start,
-    t,
-    n_averaged,
     fit_intercept,
     max_logit,
 ):
@@ -364,14 +376,14 @@ def dense_epoch_chunk(
         ``SCHEDULE_INVSCALING``, as :meth:`SGDOptimizer.current_eta`, whose
         ``eta0``, ``power_t``, ``alpha`` (``schedule_alpha`` here) and ``t0``
         follow; ``alpha`` is the L2 strength of the gradient.
-    t, n_averaged : int
-        The optimiser's counters before the first batch.
+    counters : ndarray of shape (2,), int64
+        The optimiser's ``t`` and ``n_averaged``, updated after every batch.
 
     Returns
     -------
     loss_sum : float
         ``sum_i w_i * CE_i`` over the visited rows, before each batch's update.
-    n_seen, t, n_averaged : int
+    n_seen : int
     status : int
         ``STATUS_OK``, or why the batch at ``t`` was not applied.
     """
@@ -380,6 +392,8 @@ def dense_epoch_chunk(
     coef_flat = coef.reshape(-1)
     velocity_flat = velocity_coef.reshape(-1)
     average_flat = average_coef.reshape(-1)
+    t = counters[0]
+    n_averaged = counters[1]
     loss_sum = 0.0
     n_seen = 0
     for first in range(start, stop, batch_size):
@@ -387,9 +401,9 @@ def dense_epoch_chunk(
         _logits(X, order, first, m, coef, intercept, Z)
         batch_loss, status = _residual(Z, m, y, order, first, weights, scale, max_logit)
         if status != STATUS_OK:
-            return loss_sum, n_seen, t, n_averaged, status
+            return loss_sum, n_seen, status
         if not math.isfinite(batch_loss):
-            return loss_sum, n_seen, t, n_averaged, STATUS_NONFINITE_LOSS
+            return loss_sum, n_seen, STATUS_NONFINITE_LOSS
         loss_sum += batch_loss
         _gradient(X, order, first, m, Z, grad_coef)
         for c in range(n_params):
@@ -437,4 +451,6 @@ def dense_epoch_chunk(
             average_from,
         )
         n_seen += m
-    return loss_sum, n_seen, t, n_averaged, STATUS_OK
+        counters[0] = t
+        counters[1] = n_averaged
+    return loss_sum, n_seen, STATUS_OK

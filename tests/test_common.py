@@ -53,7 +53,17 @@ def test_sklearn_compatible_estimator(estimator, check):
 @parametrize_with_checks([MINIBATCH], expected_failed_checks=_expected_failed_checks)
 def test_sklearn_compatible_on_the_compiled_engine(estimator, check, monkeypatch):
     monkeypatch.setattr(_engine, "COMPILED_MIN_SIZE", 0)
+    dense_epochs = []
+    run_epoch = _engine.EpochEngine.run_epoch
+
+    def recording_run_epoch(self, *args, **kwargs):
+        if not self.sparse:
+            dense_epochs.append(self.compiled)
+        return run_epoch(self, *args, **kwargs)
+
+    monkeypatch.setattr(_engine.EpochEngine, "run_epoch", recording_run_epoch)
     check(estimator)
+    assert all(dense_epochs), "a dense epoch of this check ran on the numpy engine"
 
 
 def test_minibatch_instance_really_fails_weight_equivalence():

@@ -636,6 +636,187 @@ def test_compiled_path_selection(monkeypatch):
     assert not compiled(dense)
 
 
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_logits_overflowing_downwards_only_are_caught(force_path, n_classes):
+    """Every logit of one row far below -MAX_LOGIT (none above): both engines stop."""
+    X, y = make_problem(N_SAMPLES, N_FEATURES, n_classes, np.float64, sparse=False)
+    n_params = 1 if n_classes == 2 else n_classes
+    coef0 = 0.1 * np.abs(np.random.default_rng(9).standard_normal((n_params, N_FEATURES)))
+    X[40, :] = -1e17  # row 40: the second batch of 32
+    messages = []
+    for path in PATHS:
+        force_path(path)
+        coef, intercept = coef0.copy(), np.zeros(n_params)
+        optimizer = SGDOptimizer(
+            [coef, intercept], learning_rate="constant", eta0=1e-3, power_t=0.5, alpha=0.0
+        )
+        with pytest.raises(DivergenceError) as error:
+            EpochEngine(X, n_params, 32).run_epoch(
+                X, y, None, None, coef, intercept, optimizer, alpha=0.0, fit_intercept=True
+            )
+        messages.append(str(error.value))
+    assert messages[0] == messages[1] == "logits past 1e+15 after 32 samples"
+
+
+def test_compiled_path_left_to_blas_for_wide_batches(monkeypatch):
+    """Past COMPILED_MAX_BATCH_LOGITS logits per batch, BLAS's products are faster."""
+    monkeypatch.delenv("SKSOFTMAX_NUMBA", raising=False)
+    monkeypatch.setattr(engine_module, "COMPILED_MIN_SIZE", 0)
+    X = np.zeros((1000, 10))
+    limit = engine_module.COMPILED_MAX_BATCH_LOGITS
+    assert EpochEngine(X, 8, limit // 8).compiled
+    assert not EpochEngine(X, 8, limit // 8 + 1).compiled
+    assert not EpochEngine(X, 50, 128).compiled
+
+
+@pytest.mark.parametrize("value", ["0", "false", "OFF", " no "])
+def test_environment_switch_spellings(monkeypatch, value):
+    monkeypatch.setattr(engine_module, "COMPILED_MIN_SIZE", 0)
+    monkeypatch.setenv("SKSOFTMAX_NUMBA", value)
+    assert not EpochEngine(np.zeros((100, 10)), 3, 32).compiled
+
+
+def test_broken_numba_falls_back_to_numpy_with_one_warning(monkeypatch):
+    """numba installed but failing to load (e.g. built for another numpy): numpy trains."""
+    monkeypatch.delenv("SKSOFTMAX_NUMBA", raising=False)
+    monkeypatch.setattr(engine_module, "COMPILED_MIN_SIZE", 0)
+    monkeypatch.setattr(engine_module, "_kernels", None)
+    monkeypatch.setattr(engine_module, "_kernels_failed", False)
+
+    def import_module(name, package=None):
+        raise ImportError("Numba needs NumPy 2.3 or less")
+
+    monkeypatch.setattr(engine_module.importlib, "import_module", import_module)
+    X, y = standardised("digits")
+    with pytest.warns(RuntimeWarning, match="compiled engine is unavailable.*NumPy 2.3"):
+        model = SoftmaxRegressor(max_iter=3, tol=None, random_state=0).fit(X, y)
+    assert not engine_module.compiled_available()
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # warned once, not at every fit
+        again = SoftmaxRegressor(max_iter=3, tol=None, random_state=0).fit(X, y)
+    monkeypatch.setenv("SKSOFTMAX_NUMBA", "0")
+    reference = SoftmaxRegressor(max_iter=3, tol=None, random_state=0).fit(X, y)
+    assert_array_equal(model.coef_, reference.coef_)
+    assert_array_equal(again.coef_, reference.coef_)
+
+
+def test_uncacheable_kernels_compile_in_memory(monkeypatch):
+    """numba refuses cache=True when neither the package nor the home cache is
+    writable; the kernels then compile for the process only."""
+    from sksoftmax import _compiled
+
+    real_njit = _compiled.njit
+    seen = []
+
+    def njit(**options):
+        seen.append(options["cache"])
+        if options["cache"]:
+            raise RuntimeError("cannot cache function 'f': no locator available for file")
+        return real_njit(**options)
+
+    monkeypatch.setattr(_compiled, "njit", njit)
+
+    def add_one(a):
+        return a + 1.0
+
+    assert _compiled._jit(add_one)(1.0) == 2.0
+    assert seen == [True, False]
+
+
+def test_only_reassociation_and_contraction_fast_math():
+    """nnan/ninf would let the compiler drop the NaN and overflow checks."""
+    from sksoftmax import _compiled
+
+    assert _compiled.FASTMATH == {"reassoc", "contract"}
+    for kernel in (_compiled.dense_epoch_chunk, _compiled._logits, _compiled._residual):
+        assert set(kernel.targetoptions["fastmath"]) == {"reassoc", "contract"}
+
+
+def test_keyboard_interrupt_as_a_chunk_returns_keeps_counters_with_weights(
+    force_path, monkeypatch
+):
+    """Ctrl-C lands when the compiled call returns to Python: t and n_averaged must
+    still count exactly the batches applied to the weights."""
+    from sksoftmax import _compiled
+
+    monkeypatch.setattr(engine_module, "COMPILED_CHUNK_ROWS", 64)
+    real_chunk = _compiled.dense_epoch_chunk
+    calls = []
+
+    def chunk_then_interrupt(*args):
+        result = real_chunk(*args)
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return result
+
+    monkeypatch.setattr(_compiled, "dense_epoch_chunk", chunk_then_interrupt)
+    X, y = make_problem(N_SAMPLES, N_FEATURES, 3, np.float64, sparse=False)
+    order = np.random.default_rng(7).permutation(N_SAMPLES)
+    results = {}
+    for path in PATHS:
+        force_path(path)
+        coef, intercept = np.zeros((3, N_FEATURES)), np.zeros(3)
+        optimizer = SGDOptimizer(
+            [coef, intercept],
+            learning_rate="constant",
+            eta0=0.3,
+            power_t=0.5,
+            alpha=ALPHA,
+            average=True,
+        )
+        engine = EpochEngine(X, 3, 32)
+        if path == "compiled":
+            with pytest.raises(KeyboardInterrupt):
+                engine.run_epoch(
+                    X, y, None, order, coef, intercept, optimizer, alpha=ALPHA, fit_intercept=True
+                )
+        else:  # the numpy engine stopped after the same 128 rows
+            engine.run_epoch(
+                X,
+                y,
+                None,
+                order[:128],
+                coef,
+                intercept,
+                optimizer,
+                alpha=ALPHA,
+                fit_intercept=True,
+            )
+        results[path] = (coef, optimizer)
+    coef, optimizer = results["compiled"]
+    expected_coef, expected_optimizer = results["numpy"]
+    assert optimizer.t == expected_optimizer.t == 128
+    assert optimizer.n_averaged == expected_optimizer.n_averaged == 4
+    assert_allclose(coef, expected_coef, rtol=1e-10, atol=1e-12)
+    assert_allclose(optimizer.averages[0], expected_optimizer.averages[0], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("variant", ["readonly", "int32-labels-and-order"])
+def test_input_variants_train_the_same_model(force_path, variant):
+    X, y = make_problem(N_SAMPLES, N_FEATURES, 3, np.float64, sparse=False)
+    order = np.random.default_rng(8).permutation(N_SAMPLES)
+    coefs = []
+    for inputs in ("plain", variant):
+        force_path("compiled")
+        X_in, y_in, order_in = X.copy(), y, order
+        if inputs == "readonly":
+            X_in.setflags(write=False)
+        elif inputs == "int32-labels-and-order":
+            y_in, order_in = y.astype(np.int32), order.astype(np.int32)
+        coef, intercept = np.zeros((3, N_FEATURES)), np.zeros(3)
+        optimizer = SGDOptimizer(
+            [coef, intercept], learning_rate="constant", eta0=0.3, power_t=0.5, alpha=ALPHA
+        )
+        EpochEngine(X_in, 3, 32).run_epoch(
+            X_in, y_in, None, order_in, coef, intercept, optimizer, alpha=ALPHA, fit_intercept=True
+        )
+        coefs.append(coef)
+    assert_array_equal(coefs[1], coefs[0])
+
+
 def test_default_min_size(monkeypatch):
     """With the shipped threshold, 2**20 entries are compiled and one row fewer not."""
     monkeypatch.delenv("SKSOFTMAX_NUMBA", raising=False)
