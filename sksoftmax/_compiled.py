@@ -1,6 +1,11 @@
-"""Optional compiled epoch for dense input (numba), with the numpy engine as reference.
+"""Optional compiled epochs (numba), with the numpy engine as their reference.
 
-Why it exists: an epoch at batch 128 is two skinny products per batch
+:func:`dense_epoch_chunk` runs dense batches; :func:`sparse_epoch_chunk` runs
+plain-SGD batches of CSR data at a cost that follows the non-zeros, without the
+numpy sparse epoch's per-batch work of collecting each batch's columns (about
+3x faster on text-like data).
+
+Why the dense one exists: an epoch at batch 128 is two skinny products per batch
 (``128 x 784 x 10``), where OpenBLAS reaches about half of one core's peak, plus
 a shuffled-row gather and some 30 numpy calls per batch. Measured on a 2-core
 Xeon, 60,000 x 784 x 10, that kept the numpy engine at 3.5-3.7x the time of
@@ -454,3 +459,144 @@ def dense_epoch_chunk(
         counters[0] = t
         counters[1] = n_averaged
     return loss_sum, n_seen, STATUS_OK
+
+
+@_jit
+def sparse_epoch_chunk(
+    data,
+    indices,
+    indptr,
+    y,
+    weights,
+    order,
+    start,
+    stop,
+    batch_size,
+    weights_by_feature,
+    shrinkage,
+    intercept,
+    Z,
+    grad_intercept,
+    counters,
+    schedule,
+    eta_fixed,
+    eta0,
+    power_t,
+    alpha,
+    schedule_alpha,
+    t0,
+    fit_intercept,
+    max_logit,
+):
+    """Plain-SGD batches ``order[start:stop]`` of CSR data, at a cost that follows the non-zeros.
+
+    :meth:`EpochEngine._run_sparse_epoch` in one call: the weights live
+    feature-major and the L2 shrinkage of all of them is the scalar
+    ``shrinkage[0]`` (true weights = ``shrinkage[0] * weights_by_feature``), so a
+    batch touches only the weights of its non-zero features. The batch's
+    logits are all computed before its update, which is then scattered row by
+    row: the same step as the batch gradient, without collecting the batch's
+    distinct columns first.
+
+    Parameters
+    ----------
+    data, indices, indptr : ndarray
+        The CSR arrays of X, shape (n_samples, n_features).
+    weights_by_feature : ndarray of shape (n_features, n_params)
+        Updated in place.
+    shrinkage : ndarray of shape (1,), float64
+        The pending L2 scale, read and written.
+    intercept : ndarray of shape (n_params,)
+    Z : ndarray of shape (batch_size, n_params)
+    grad_intercept : ndarray of shape (n_params,)
+        Scratch.
+    counters : ndarray of shape (2,), int64
+        The optimiser's ``t`` (updated after every batch) and ``n_averaged``.
+
+    The other parameters are those of :func:`dense_epoch_chunk`.
+
+    Returns
+    -------
+    loss_sum : float
+    n_seen : int
+    status : int
+    """
+    n_params = weights_by_feature.shape[1]
+    zero = weights_by_feature.dtype.type(0)
+    scale = 1.0 / batch_size
+    shrink = shrinkage[0]
+    t = counters[0]
+    loss_sum = 0.0
+    n_seen = 0
+    for first in range(start, stop, batch_size):
+        m = min(batch_size, stop - first)
+        for i in range(m):
+            row = order[first + i]
+            for c in range(n_params):
+                Z[i, c] = zero
+            for p in range(indptr[row], indptr[row + 1]):
+                value = data[p]
+                w = weights_by_feature[indices[p]]
+                for c in range(n_params):
+                    Z[i, c] += value * w[c]
+            for c in range(n_params):
+                Z[i, c] = Z[i, c] * shrink + intercept[c]
+        batch_loss, status = _residual(Z, m, y, order, first, weights, scale, max_logit)
+        if status != STATUS_OK:
+            shrinkage[0] = shrink
+            return loss_sum, n_seen, status
+        if not math.isfinite(batch_loss):
+            shrinkage[0] = shrink
+            return loss_sum, n_seen, STATUS_NONFINITE_LOSS
+        loss_sum += batch_loss
+
+        step = t + 1
+        if schedule == SCHEDULE_OPTIMAL:
+            eta = 1.0 / (schedule_alpha * (t0 + step - 1))
+        elif schedule == SCHEDULE_INVSCALING:
+            eta = eta0 / step**power_t
+        else:
+            eta = eta_fixed
+        decay = 1.0 - eta * alpha * m / batch_size
+        if decay <= 0.5:  # too large a shrinkage for the scalar: apply it to every weight
+            weights_by_feature *= shrink * decay
+            shrink = 1.0
+        else:
+            shrink *= decay
+        data_step = eta / shrink
+        for i in range(m):
+            row = order[first + i]
+            for p in range(indptr[row], indptr[row + 1]):
+                factor = data_step * data[p]
+                w = weights_by_feature[indices[p]]
+                for c in range(n_params):
+                    w[c] -= factor * Z[i, c]
+        if fit_intercept:
+            for c in range(n_params):
+                total = 0.0
+                for i in range(m):
+                    total += Z[i, c]
+                grad_intercept[c] = total
+            for c in range(n_params):
+                intercept[c] -= eta * grad_intercept[c]
+        t += m
+        if shrink < 1e-6:
+            weights_by_feature *= shrink
+            shrink = 1.0
+        n_seen += m
+        counters[0] = t
+        shrinkage[0] = shrink
+    return loss_sum, n_seen, STATUS_OK
+
+
+@_jit
+def transpose_scaled(source, target, scale):
+    """``target[...] = scale * source.T``, in cache-sized tiles (numpy's strided
+    write of a wide transpose is ~3x slower)."""
+    n_rows, n_cols = source.shape
+    tile = 64
+    for row0 in range(0, n_rows, tile):
+        for col0 in range(0, n_cols, tile):
+            for i in range(row0, min(row0 + tile, n_rows)):
+                for j in range(col0, min(col0 + tile, n_cols)):
+                    target[j, i] = source[i, j] * scale

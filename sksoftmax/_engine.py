@@ -3,7 +3,9 @@
 Same mathematics as the reference kernels of :mod:`sksoftmax._loss`, arranged
 for speed: every batch-sized array is allocated once per fit, the logits are
 turned into the loss residual in place, and ``X`` is never copied (a shuffled
-batch is gathered into a reusable buffer; an unshuffled one is a view).
+batch is gathered into a reusable buffer; an unshuffled one is a view). When
+numba is installed, large problems run the same epochs compiled
+(:mod:`sksoftmax._compiled`); the numpy code here is their reference.
 """
 
 import importlib
@@ -30,7 +32,11 @@ SMALL_PRODUCT_FLOPS = 2**24
 # loading the compiled kernels (cached on disk after the first compilation).
 COMPILED_MIN_SIZE = 2**20
 
-# ... and with at most this many logits per batch (n_params * batch_size).
+# CSR X with at least this many non-zeros trains plain SGD with the compiled
+# sparse epoch.
+COMPILED_MIN_NNZ = 2**18
+
+# Dense X: and with at most this many logits per batch (n_params * batch_size).
 # Measured on one core, one epoch, compiled / numpy time: 0.1-0.9 up to here
 # (0.6 at 784 features x 10 classes x batch 128); past it BLAS's products win,
 # e.g. 1.1-1.3 at 50 classes x batch 128 and 1.2-2.1 at batch 512.
@@ -98,16 +104,18 @@ class EpochEngine:
         self.batch_size = max(1, min(batch_size, n_samples))
         m = self.batch_size
         self.binary = n_params == 1
-        self._kernels = None
-        if (
-            not self.sparse
-            and X.dtype in (np.float32, np.float64)
-            and X.flags.c_contiguous
-            and X.size >= COMPILED_MIN_SIZE
-            and n_params * m <= COMPILED_MAX_BATCH_LOGITS
-            and compiled_available()
-        ):
-            self._kernels = _load_kernels()
+        if self.sparse:
+            # The numpy sparse epoch pays ~1 ms of Python per batch: any large
+            # enough problem gains, whatever its shape.
+            candidate = X.nnz >= COMPILED_MIN_NNZ
+        else:
+            candidate = (
+                X.flags.c_contiguous
+                and X.size >= COMPILED_MIN_SIZE
+                and n_params * m <= COMPILED_MAX_BATCH_LOGITS
+            )
+        candidate = candidate and X.dtype in (np.float32, np.float64)
+        self._kernels = _load_kernels() if candidate and compiled_available() else None
         self.compiled = self._kernels is not None
         self._weights_by_feature = None  # the sparse epoch's working copy of coef
         gathers = not (self.sparse or self.compiled)
@@ -279,7 +287,7 @@ class EpochEngine:
         n_seen : int
             Rows visited (fewer than ``len(order)`` only if stopped early).
         """
-        if self.compiled:
+        if self.compiled and not self.sparse:
             return self._run_compiled_epoch(
                 X,
                 y,
@@ -368,12 +376,25 @@ class EpochEngine:
         loss_sum = 0.0
         n_seen = 0
         scale = 1.0
-        # Allocated once per engine: a fresh array each epoch costs page faults
-        # comparable to the epoch's own work on a wide problem.
+        # Allocated once per engine: a fresh array each epoch costs page faults.
         if self._weights_by_feature is None:
             self._weights_by_feature = np.empty(coef.shape[::-1], dtype=coef.dtype)
         weights_by_feature = self._weights_by_feature
         weights_by_feature[...] = coef.T
+        if self._kernels is not None:
+            return self._run_compiled_sparse_epoch(
+                X,
+                y,
+                weights,
+                order,
+                weights_by_feature,
+                coef,
+                intercept,
+                optimizer,
+                alpha=alpha,
+                fit_intercept=fit_intercept,
+                stop_requested=stop_requested,
+            )
         try:
             for batch_X, batch_y, batch_w in self._batches(X, y, weights, order):
                 m = batch_X.shape[0]
@@ -414,6 +435,76 @@ class EpochEngine:
             np.multiply(weights_by_feature.T, scale, out=coef)
         return loss_sum, n_seen
 
+    def _run_compiled_sparse_epoch(
+        self,
+        X,
+        y,
+        weights,
+        order,
+        weights_by_feature,
+        coef,
+        intercept,
+        optimizer,
+        *,
+        alpha,
+        fit_intercept,
+        stop_requested,
+    ):
+        """:meth:`_run_sparse_epoch` by :func:`sksoftmax._compiled.sparse_epoch_chunk`.
+
+        ``weights_by_feature`` holds ``coef.T`` on entry; ``coef`` gets the
+        result, shrinkage folded in, however the epoch ends.
+        """
+        compiled = self._kernels
+        n_rows = X.shape[0] if order is None else len(order)
+        order = np.arange(n_rows) if order is None else np.ascontiguousarray(order, np.intp)
+        y = np.ascontiguousarray(y, dtype=np.intp)
+        weights = (
+            np.empty(0, self.dtype)
+            if weights is None
+            else np.ascontiguousarray(weights, self.dtype)
+        )
+        chunk = self.batch_size * max(1, COMPILED_CHUNK_ROWS // self.batch_size)
+        counters = np.array([optimizer.t, optimizer.n_averaged], dtype=np.int64)
+        shrinkage = np.ones(1)
+        hyperparameters = (
+            *_schedule_arguments(compiled, optimizer, alpha),
+            bool(fit_intercept),
+            float(MAX_LOGIT),
+        )
+        loss_sum = 0.0
+        n_seen = 0
+        try:
+            for start in range(0, n_rows, chunk):
+                chunk_loss, chunk_seen, status = compiled.sparse_epoch_chunk(
+                    X.data,
+                    X.indices,
+                    X.indptr,
+                    y,
+                    weights,
+                    order,
+                    start,
+                    min(start + chunk, n_rows),
+                    self.batch_size,
+                    weights_by_feature,
+                    shrinkage,
+                    intercept,
+                    self.logits,
+                    self.grad_intercept,
+                    counters,
+                    *hyperparameters,
+                )
+                optimizer.t = int(counters[0])
+                loss_sum += chunk_loss
+                n_seen += chunk_seen
+                _raise_for_status(compiled, status, optimizer)
+                if stop_requested is not None and stop_requested():
+                    break
+        finally:
+            optimizer.t = int(counters[0])
+            compiled.transpose_scaled(weights_by_feature, coef, shrinkage[0])
+        return loss_sum, n_seen
+
     def _run_compiled_epoch(
         self,
         X,
@@ -447,10 +538,6 @@ class EpochEngine:
         no_buffers = [np.empty((0, 0), dtype), np.empty(0, dtype)]
         velocities = optimizer.velocities if optimizer.momentum else no_buffers
         averages = optimizer.averages if optimizer.averaging else no_buffers
-        schedule = {
-            "optimal": compiled.SCHEDULE_OPTIMAL,
-            "invscaling": compiled.SCHEDULE_INVSCALING,
-        }.get(optimizer.learning_rate, compiled.SCHEDULE_FIXED)
         rows_by_work = COMPILED_CHUNK_WORK // (2 * coef.size)
         chunk = self.batch_size * max(
             1, min(COMPILED_CHUNK_ROWS, rows_by_work) // self.batch_size
@@ -458,15 +545,8 @@ class EpochEngine:
         # The kernel writes the optimiser's counters here after every batch, so a
         # KeyboardInterrupt raised as it returns cannot separate them from the weights.
         counters = np.array([optimizer.t, optimizer.n_averaged], dtype=np.int64)
-        # Plain Python scalars: a numpy or int alpha would compile another variant.
         hyperparameters = (
-            schedule,
-            float(optimizer.eta),
-            float(optimizer.eta0),
-            float(optimizer.power_t),
-            float(alpha),
-            float(optimizer.alpha),
-            float(optimizer.t0),
+            *_schedule_arguments(compiled, optimizer, alpha),
             float(optimizer.momentum),
             bool(optimizer.nesterov),
             bool(optimizer.averaging),
@@ -501,17 +581,39 @@ class EpochEngine:
                 optimizer.t, optimizer.n_averaged = int(counters[0]), int(counters[1])
                 loss_sum += chunk_loss
                 n_seen += chunk_seen
-                if status == compiled.STATUS_LOGIT_OVERFLOW:
-                    raise DivergenceError(
-                        f"logits past {MAX_LOGIT:.0e} after {optimizer.t} samples"
-                    )
-                if status == compiled.STATUS_NONFINITE_LOSS:
-                    raise DivergenceError(f"non-finite loss after {optimizer.t} samples")
+                _raise_for_status(compiled, status, optimizer)
                 if stop_requested is not None and stop_requested():
                     break
         finally:
             optimizer.t, optimizer.n_averaged = int(counters[0]), int(counters[1])
         return loss_sum, n_seen
+
+
+def _schedule_arguments(compiled, optimizer, alpha):
+    """The step-size arguments of the compiled epochs, as Python scalars.
+
+    Plain float/int: a numpy scalar or an int alpha would compile another variant.
+    """
+    schedule = {
+        "optimal": compiled.SCHEDULE_OPTIMAL,
+        "invscaling": compiled.SCHEDULE_INVSCALING,
+    }.get(optimizer.learning_rate, compiled.SCHEDULE_FIXED)
+    return (
+        schedule,
+        float(optimizer.eta),
+        float(optimizer.eta0),
+        float(optimizer.power_t),
+        float(alpha),
+        float(optimizer.alpha),
+        float(optimizer.t0),
+    )
+
+
+def _raise_for_status(compiled, status, optimizer):
+    if status == compiled.STATUS_LOGIT_OVERFLOW:
+        raise DivergenceError(f"logits past {MAX_LOGIT:.0e} after {optimizer.t} samples")
+    if status == compiled.STATUS_NONFINITE_LOSS:
+        raise DivergenceError(f"non-finite loss after {optimizer.t} samples")
 
 
 def _check_logits(Z, optimizer):

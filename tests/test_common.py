@@ -47,23 +47,23 @@ def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
 
 
-# The same checks on the compiled engine (numba), forced on: the checks' small
-# data sets would not reach it by themselves.
+# The same checks on the compiled engines (numba, dense and sparse), forced on:
+# the checks' small data sets would not reach them by themselves.
 @pytest.mark.skipif(not compiled_available(), reason="numba is not installed")
 @parametrize_with_checks([MINIBATCH], expected_failed_checks=_expected_failed_checks)
 def test_sklearn_compatible_on_the_compiled_engine(estimator, check, monkeypatch):
     monkeypatch.setattr(_engine, "COMPILED_MIN_SIZE", 0)
-    dense_epochs = []
+    monkeypatch.setattr(_engine, "COMPILED_MIN_NNZ", 0)
+    epochs = []
     run_epoch = _engine.EpochEngine.run_epoch
 
     def recording_run_epoch(self, *args, **kwargs):
-        if not self.sparse:
-            dense_epochs.append(self.compiled)
+        epochs.append(self.compiled)
         return run_epoch(self, *args, **kwargs)
 
     monkeypatch.setattr(_engine.EpochEngine, "run_epoch", recording_run_epoch)
     check(estimator)
-    assert all(dense_epochs), "a dense epoch of this check ran on the numpy engine"
+    assert all(epochs), "an epoch of this check ran on the numpy engine"
 
 
 def test_minibatch_instance_really_fails_weight_equivalence():

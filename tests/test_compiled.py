@@ -868,3 +868,125 @@ def test_float32_in_float32_out(force_path, options):
         assert buffers is None or all(b.dtype == np.float32 for b in buffers)
     assert model.decision_function(X).dtype == np.float32
     assert model.score(X, y) > 0.9
+
+
+# ------------------------------------------------------------ sparse
+
+
+def _sparse_epoch(X, y, weights, order, coef0, intercept0, *, schedule, eta0, alpha,
+                  batch_size, fit_intercept):  # fmt: skip
+    coef, intercept = coef0.copy(), intercept0.copy()
+    optimizer = SGDOptimizer(
+        [coef, intercept], learning_rate=schedule, eta0=eta0, power_t=0.4, alpha=SCHEDULE_ALPHA
+    )
+    engine = EpochEngine(X, coef.shape[0], batch_size)
+    loss_sum, n_seen = engine.run_epoch(
+        X, y, weights, order, coef, intercept, optimizer, alpha=alpha, fit_intercept=fit_intercept
+    )
+    return engine.compiled, loss_sum, n_seen, optimizer.t, coef, intercept
+
+
+@pytest.mark.parametrize(
+    "schedule, n_classes, weighted, fit_intercept, eta0, alpha, batch_size, index_dtype",
+    [
+        ("constant", 4, False, True, 0.3, ALPHA, 32, np.int32),
+        ("optimal", 2, True, True, 0.3, ALPHA, 32, np.int64),
+        ("invscaling", 3, True, False, 0.3, ALPHA, 30, np.int32),
+        ("adaptive", 5, False, True, 0.3, 0.0, 32, np.int32),
+        # eta * alpha = 0.45 per step: the scalar shrinkage passes 1e-6 and is folded in
+        ("constant", 3, False, True, 0.9, 0.5, 8, np.int32),
+        # eta * alpha = 0.6: too large for the scalar, applied to every weight
+        ("constant", 4, True, True, 0.6, 1.0, 32, np.int64),
+    ],
+)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_compiled_sparse_epoch_matches_numpy_sparse_epoch(
+    monkeypatch, dtype, schedule, n_classes, weighted, fit_intercept, eta0, alpha, batch_size,
+    index_dtype,
+):  # fmt: skip
+    X, y = make_problem(N_SAMPLES, 40, n_classes, dtype, sparse=True)
+    X.indices = X.indices.astype(index_dtype)
+    X.indptr = X.indptr.astype(index_dtype)
+    rng = np.random.default_rng(11)
+    weights = (rng.uniform(0.0, 3.0, N_SAMPLES)).astype(dtype) if weighted else None
+    order = rng.permutation(N_SAMPLES)
+    n_params = 1 if n_classes == 2 else n_classes
+    coef0 = (0.1 * rng.standard_normal((n_params, 40))).astype(dtype)
+    intercept0 = (0.1 * rng.standard_normal(n_params)).astype(dtype)
+    options = dict(
+        schedule=schedule,
+        eta0=eta0,
+        alpha=alpha,
+        batch_size=batch_size,
+        fit_intercept=fit_intercept,
+    )
+    monkeypatch.setenv("SKSOFTMAX_NUMBA", "0")
+    expected = _sparse_epoch(X, y, weights, order, coef0, intercept0, **options)
+    monkeypatch.delenv("SKSOFTMAX_NUMBA")
+    monkeypatch.setattr(engine_module, "COMPILED_MIN_NNZ", 0)
+    actual = _sparse_epoch(X, y, weights, order, coef0, intercept0, **options)
+    assert (actual[0], expected[0]) == (True, False)
+    assert actual[2:4] == expected[2:4] == (N_SAMPLES, N_SAMPLES)
+    rtol = RTOL[dtype]
+    assert_allclose(actual[1], expected[1], rtol=rtol)
+    _assert_close(actual[4], expected[4], rtol, "coef")
+    _assert_close(actual[5], expected[5], rtol, "intercept")
+    assert actual[4].dtype == dtype
+
+
+def test_compiled_sparse_divergence_and_stop(monkeypatch):
+    """Same DivergenceError as the numpy sparse epoch, the weights written back to
+    coef whatever way the epoch ends, and Ctrl-C polled per chunk."""
+    X, y = make_problem(N_SAMPLES, 40, 3, np.float64, sparse=True)
+    coef0 = np.zeros((3, 40))
+    results = []
+    for compiled in (False, True):
+        if compiled:
+            monkeypatch.delenv("SKSOFTMAX_NUMBA", raising=False)
+            monkeypatch.setattr(engine_module, "COMPILED_MIN_NNZ", 0)
+        else:
+            monkeypatch.setenv("SKSOFTMAX_NUMBA", "0")
+        coef, intercept = coef0.copy(), np.zeros(3)
+        optimizer = SGDOptimizer(
+            [coef, intercept], learning_rate="constant", eta0=1e20, power_t=0.5, alpha=0.0
+        )
+        engine = EpochEngine(X, 3, 32)
+        assert engine.compiled == compiled
+        with pytest.raises(DivergenceError) as error:
+            engine.run_epoch(
+                X, y, None, None, coef, intercept, optimizer, alpha=0.0, fit_intercept=True
+            )
+        results.append((str(error.value), optimizer.t, coef))
+    assert results[0][:2] == results[1][:2]
+    assert_allclose(results[1][2], results[0][2], rtol=1e-10)
+    assert np.abs(results[1][2]).max() > 1e10  # the first, huge step reached coef
+
+    monkeypatch.setattr(engine_module, "COMPILED_CHUNK_ROWS", 64)
+    coef, intercept = coef0.copy(), np.zeros(3)
+    optimizer = SGDOptimizer(
+        [coef, intercept], learning_rate="constant", eta0=0.3, power_t=0.5, alpha=ALPHA
+    )
+    calls = []
+    _, n_seen = EpochEngine(X, 3, 32).run_epoch(
+        X,
+        y,
+        None,
+        None,
+        coef,
+        intercept,
+        optimizer,
+        alpha=ALPHA,
+        fit_intercept=True,
+        stop_requested=lambda: calls.append(1) or True,
+    )
+    assert (n_seen, optimizer.t, len(calls)) == (64, 64, 1)
+    assert np.abs(coef).max() > 0
+
+
+def test_sparse_selection_follows_the_non_zeros(monkeypatch):
+    monkeypatch.delenv("SKSOFTMAX_NUMBA", raising=False)
+    X = sp.random(1000, 500, density=0.01, format="csr", random_state=0)
+    monkeypatch.setattr(engine_module, "COMPILED_MIN_NNZ", X.nnz)
+    assert EpochEngine(X, 3, 32).compiled
+    monkeypatch.setattr(engine_module, "COMPILED_MIN_NNZ", X.nnz + 1)
+    assert not EpochEngine(X, 3, 32).compiled
