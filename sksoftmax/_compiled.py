@@ -567,7 +567,9 @@ def sparse_epoch_chunk(
         for i in range(m):
             row = order[first + i]
             for p in range(indptr[row], indptr[row + 1]):
-                factor = data_step * data[p]
+                # In the weights' dtype: a float64 factor would make the float32
+                # update convert every element twice.
+                factor = weights_by_feature.dtype.type(data_step * data[p])
                 w = weights_by_feature[indices[p]]
                 for c in range(n_params):
                     w[c] -= factor * Z[i, c]
