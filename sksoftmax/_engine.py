@@ -32,8 +32,8 @@ SMALL_PRODUCT_FLOPS = 2**24
 # loading the compiled kernels (cached on disk after the first compilation).
 COMPILED_MIN_SIZE = 2**20
 
-# CSR X with at least this many non-zeros trains plain SGD with the compiled
-# sparse epoch.
+# CSR X with at least this many non-zeros (or a model of COMPILED_MIN_SIZE
+# weights) trains plain SGD with the compiled sparse epoch.
 COMPILED_MIN_NNZ = 2**18
 
 # Dense X: and with at most this many logits per batch (n_params * batch_size).
@@ -106,8 +106,9 @@ class EpochEngine:
         self.binary = n_params == 1
         if self.sparse:
             # The numpy sparse epoch pays ~1 ms of Python per batch: any large
-            # enough problem gains, whatever its shape.
-            candidate = X.nnz >= COMPILED_MIN_NNZ
+            # enough problem gains, whatever its shape; and so does a small chunk
+            # of a stream into a large model (partial_fit on 1,000 rows).
+            candidate = X.nnz >= COMPILED_MIN_NNZ or n_features * n_params >= COMPILED_MIN_SIZE
         else:
             candidate = (
                 X.flags.c_contiguous
@@ -287,7 +288,7 @@ class EpochEngine:
         n_seen : int
             Rows visited (fewer than ``len(order)`` only if stopped early).
         """
-        if self.compiled and not self.sparse:
+        if self.compiled and not self.sparse and coef.flags.c_contiguous:
             return self._run_compiled_epoch(
                 X,
                 y,
@@ -376,11 +377,14 @@ class EpochEngine:
         loss_sum = 0.0
         n_seen = 0
         scale = 1.0
-        # Allocated once per engine: a fresh array each epoch costs page faults.
-        if self._weights_by_feature is None:
-            self._weights_by_feature = np.empty(coef.shape[::-1], dtype=coef.dtype)
-        weights_by_feature = self._weights_by_feature
-        weights_by_feature[...] = coef.T
+        if coef.T.flags.c_contiguous:  # Fortran-ordered coef: work on it in place
+            weights_by_feature = coef.T
+        else:
+            # Allocated once per engine: a fresh array each epoch costs page faults.
+            if self._weights_by_feature is None:
+                self._weights_by_feature = np.empty(coef.shape[::-1], dtype=coef.dtype)
+            weights_by_feature = self._weights_by_feature
+            weights_by_feature[...] = coef.T
         if self._kernels is not None:
             return self._run_compiled_sparse_epoch(
                 X,
@@ -432,7 +436,7 @@ class EpochEngine:
                 if stop_requested is not None and stop_requested():
                     break
         finally:
-            np.multiply(weights_by_feature.T, scale, out=coef)
+            _fold_shrinkage(weights_by_feature, coef, scale)
         return loss_sum, n_seen
 
     def _run_compiled_sparse_epoch(
@@ -502,7 +506,7 @@ class EpochEngine:
                     break
         finally:
             optimizer.t = int(counters[0])
-            compiled.transpose_scaled(weights_by_feature, coef, shrinkage[0])
+            _fold_shrinkage(weights_by_feature, coef, shrinkage[0], compiled.transpose_scaled)
         return loss_sum, n_seen
 
     def _run_compiled_epoch(
@@ -587,6 +591,17 @@ class EpochEngine:
         finally:
             optimizer.t, optimizer.n_averaged = int(counters[0]), int(counters[1])
         return loss_sum, n_seen
+
+
+def _fold_shrinkage(weights_by_feature, coef, scale, transpose_scaled=None):
+    """``coef = scale * weights_by_feature.T``; in place when one is a view of the other."""
+    if np.shares_memory(weights_by_feature, coef):
+        if scale != 1.0:
+            weights_by_feature *= scale
+    elif transpose_scaled is not None:
+        transpose_scaled(weights_by_feature, coef, scale)
+    else:
+        np.multiply(weights_by_feature.T, scale, out=coef)
 
 
 def _schedule_arguments(compiled, optimizer, alpha):

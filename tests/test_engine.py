@@ -153,3 +153,25 @@ def test_sparse_and_dense_fits_agree(options):
     sparse = SoftmaxRegressor(**params).fit(X, y)
     assert_allclose(sparse.coef_, dense.coef_, rtol=1e-10, atol=1e-12)
     assert_allclose(sparse.intercept_, dense.intercept_, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("options", [{}, {"momentum": 0.9, "average": True}])
+def test_switching_between_sparse_and_dense_input_keeps_training_the_same_model(options):
+    """Sparse training keeps coef Fortran-ordered (its engine works on coef.T in
+    place), dense training C-ordered; partial_fit switching between the two,
+    with momentum and averaging buffers, trains what dense input alone trains."""
+    X, y = make_problem(300, 40, 3, np.float64, sparse=True)
+    params = dict(alpha=0.01, max_iter=3, tol=None, random_state=0, batch_size=16, **options)
+    switching = SoftmaxRegressor(**params).fit(X, y)
+    assert switching._raw_coef.flags.f_contiguous
+    switching.partial_fit(X.toarray(), y)
+    assert switching._raw_coef.flags.c_contiguous
+    switching.partial_fit(X, y)
+    assert switching._raw_coef.flags.f_contiguous
+
+    dense = SoftmaxRegressor(**params).fit(X.toarray(), y)
+    for _ in range(2):
+        dense.partial_fit(X.toarray(), y)
+    assert_allclose(switching.coef_, dense.coef_, rtol=1e-10, atol=1e-12)
+    assert_allclose(switching.intercept_, dense.intercept_, rtol=1e-10, atol=1e-12)
+    assert switching.t_ == dense.t_
