@@ -95,9 +95,12 @@ class EpochEngine:
     n_params : int
         Rows of ``coef`` (``n_classes``, or 1 for binary problems).
     batch_size : int
+    plain_sgd : bool, default=True
+        False when the optimiser has momentum or averaging, which the
+        compiled sparse epoch does not do (and then numba is not loaded for it).
     """
 
-    def __init__(self, X, n_params, batch_size):
+    def __init__(self, X, n_params, batch_size, plain_sgd=True):
         n_samples, n_features = X.shape
         self.dtype = X.dtype
         self.sparse = sp.issparse(X)
@@ -108,7 +111,9 @@ class EpochEngine:
             # The numpy sparse epoch pays ~1 ms of Python per batch: any large
             # enough problem gains, whatever its shape; and so does a small chunk
             # of a stream into a large model (partial_fit on 1,000 rows).
-            candidate = X.nnz >= COMPILED_MIN_NNZ or n_features * n_params >= COMPILED_MIN_SIZE
+            candidate = plain_sgd and (
+                X.nnz >= COMPILED_MIN_NNZ or n_features * n_params >= COMPILED_MIN_SIZE
+            )
         else:
             candidate = (
                 X.flags.c_contiguous
@@ -288,6 +293,7 @@ class EpochEngine:
         n_seen : int
             Rows visited (fewer than ``len(order)`` only if stopped early).
         """
+        # Through the estimator dense training always has C-ordered coef.
         if self.compiled and not self.sparse and coef.flags.c_contiguous:
             return self._run_compiled_epoch(
                 X,
@@ -314,6 +320,11 @@ class EpochEngine:
                 fit_intercept=fit_intercept,
                 stop_requested=stop_requested,
             )
+        if self.grad_coef.flags.c_contiguous != coef.flags.c_contiguous:
+            # Fortran-ordered coef (sparse training): full-size scratch in the same
+            # order, or every per-batch update over the weights is strided.
+            self.grad_coef = np.empty_like(coef)
+            self.penalty_grad = np.empty_like(coef)
         # The intercept always goes through the optimiser (with a zero gradient when
         # it is not fitted) so that momentum and average buffers line up with params.
         params = [coef, intercept]
@@ -377,7 +388,8 @@ class EpochEngine:
         loss_sum = 0.0
         n_seen = 0
         scale = 1.0
-        if coef.T.flags.c_contiguous:  # Fortran-ordered coef: work on it in place
+        in_place = coef.T.flags.c_contiguous  # Fortran-ordered coef: work on it in place
+        if in_place:
             weights_by_feature = coef.T
         else:
             # Allocated once per engine: a fresh array each epoch costs page faults.
@@ -392,6 +404,7 @@ class EpochEngine:
                 weights,
                 order,
                 weights_by_feature,
+                in_place,
                 coef,
                 intercept,
                 optimizer,
@@ -436,7 +449,7 @@ class EpochEngine:
                 if stop_requested is not None and stop_requested():
                     break
         finally:
-            _fold_shrinkage(weights_by_feature, coef, scale)
+            _fold_shrinkage(weights_by_feature, in_place, coef, scale)
         return loss_sum, n_seen
 
     def _run_compiled_sparse_epoch(
@@ -446,6 +459,7 @@ class EpochEngine:
         weights,
         order,
         weights_by_feature,
+        in_place,
         coef,
         intercept,
         optimizer,
@@ -456,8 +470,9 @@ class EpochEngine:
     ):
         """:meth:`_run_sparse_epoch` by :func:`sksoftmax._compiled.sparse_epoch_chunk`.
 
-        ``weights_by_feature`` holds ``coef.T`` on entry; ``coef`` gets the
-        result, shrinkage folded in, however the epoch ends.
+        ``weights_by_feature`` holds ``coef.T`` on entry (is ``coef.T`` when
+        ``in_place``); ``coef`` gets the result, shrinkage folded in, however
+        the epoch ends.
         """
         compiled = self._kernels
         n_rows = X.shape[0] if order is None else len(order)
@@ -468,7 +483,11 @@ class EpochEngine:
             if weights is None
             else np.ascontiguousarray(weights, self.dtype)
         )
-        chunk = self.batch_size * max(1, COMPILED_CHUNK_ROWS // self.batch_size)
+        nnz_per_row = max(1.0, X.nnz / max(1, X.shape[0]))
+        rows_by_work = int(COMPILED_CHUNK_WORK // (2 * nnz_per_row * coef.shape[0]))
+        chunk = self.batch_size * max(
+            1, min(COMPILED_CHUNK_ROWS, rows_by_work) // self.batch_size
+        )
         counters = np.array([optimizer.t, optimizer.n_averaged], dtype=np.int64)
         shrinkage = np.ones(1)
         hyperparameters = (
@@ -506,7 +525,9 @@ class EpochEngine:
                     break
         finally:
             optimizer.t = int(counters[0])
-            _fold_shrinkage(weights_by_feature, coef, shrinkage[0], compiled.transpose_scaled)
+            _fold_shrinkage(
+                weights_by_feature, in_place, coef, shrinkage[0], compiled.transpose_scaled
+            )
         return loss_sum, n_seen
 
     def _run_compiled_epoch(
@@ -593,9 +614,9 @@ class EpochEngine:
         return loss_sum, n_seen
 
 
-def _fold_shrinkage(weights_by_feature, coef, scale, transpose_scaled=None):
-    """``coef = scale * weights_by_feature.T``; in place when one is a view of the other."""
-    if np.shares_memory(weights_by_feature, coef):
+def _fold_shrinkage(weights_by_feature, in_place, coef, scale, transpose_scaled=None):
+    """``coef = scale * weights_by_feature.T``; ``in_place``: the one is ``coef.T``."""
+    if in_place:
         if scale != 1.0:
             weights_by_feature *= scale
     elif transpose_scaled is not None:

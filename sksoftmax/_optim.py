@@ -9,6 +9,7 @@ the running averages. It knows nothing of the model; it updates arrays in place.
 import math
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.utils import check_random_state
 from sklearn.utils.extmath import row_norms, safe_sparse_dot
 from sklearn.utils.random import sample_without_replacement
@@ -128,6 +129,10 @@ def estimate_curvature(
     curvature : Curvature
     """
     n_samples = X.shape[0]
+    if sp.issparse(X) and not X.has_canonical_format:
+        # Duplicate entries of a column would enter a row's norm as separate squares.
+        X = X.copy()
+        X.sum_duplicates()
     # Over all rows (one pass, no copy): a rare heavy row is what a sample would miss.
     # w_i / mean(w) is how much the row counts in a batch.
     relative_weight = (
@@ -226,7 +231,7 @@ class SGDOptimizer:
         self.eta = self.eta0  # current step of the adaptive schedule
         self.t0 = optimal_offset(alpha) if learning_rate == "optimal" else 0.0
         self.velocities = [np.zeros_like(p) for p in params] if momentum else None
-        self.averages = [p.copy() for p in params] if self.averaging else None
+        self.averages = [p.copy(order="K") for p in params] if self.averaging else None
         self.n_averaged = 0
 
     def set_hyperparameters(
@@ -250,7 +255,7 @@ class SGDOptimizer:
             self.velocities = None
         averaging = average is not False and average != 0
         if averaging and not self.averaging:
-            self.averages = [p.copy() for p in params]
+            self.averages = [p.copy(order="K") for p in params]
             self.n_averaged = 0
         elif not averaging:
             self.averages = None

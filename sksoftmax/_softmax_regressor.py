@@ -190,14 +190,18 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
     (On the compiled engine: after the current chunk of batches, a few
     milliseconds of work.)
 
-    Dense float data of at least ``2**20`` entries, with at most 4096 logits per
-    batch (``n_classes * batch_size``), trains with a compiled engine when numba
-    is installed (``pip install sksoftmax[fast]``): the same batches and
-    updates as the numpy engine, 1.5x faster per epoch on 60,000 x 784 x 10
-    classes (``benchmarks/``). The two agree to rounding, not bit for bit, so
-    the same ``random_state`` gives slightly different weights with and without
-    numba. The first use compiles for a few seconds per dtype, cached on disk
-    afterwards. ``SKSOFTMAX_NUMBA=0`` in the environment switches it off.
+    When numba is installed (``pip install sksoftmax[fast]``), large problems
+    train with compiled epochs: dense data of at least ``2**20`` entries with at
+    most 4096 logits per batch (``n_classes * batch_size``), 1.5x faster than
+    the numpy engine on 60,000 x 784 x 10 classes; and sparse data with at
+    least ``2**18`` non-zeros or ``2**20`` weights, without momentum or
+    averaging, about 3x faster (``benchmarks/``). They run the same batches and
+    updates as the numpy engine and agree with it to rounding, not bit for bit,
+    so the same ``random_state`` gives slightly different weights with and
+    without numba. The first use compiles for a few seconds per dtype, cached
+    on disk afterwards. ``SKSOFTMAX_NUMBA=0`` in the environment switches them
+    off. After training on sparse data ``coef_`` is Fortran-ordered, the layout
+    the sparse engines update in place.
 
     Examples
     --------
@@ -613,11 +617,16 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
         ``_weights_order``); the copy a rollback needs anyway does any change.
         """
         order = _weights_order(X)
-        params = [np.array(self._raw_coef, order=order), self._raw_intercept.copy()]
+        # In X's dtype too: a warm start on float32 data after float64 trains in float32.
+        params = [
+            np.array(self._raw_coef, dtype=X.dtype, order=order),
+            self._raw_intercept.astype(X.dtype),
+        ]
         optimizer = copy.deepcopy(self._optimizer)
         for buffers in (optimizer.velocities, optimizer.averages):
             if buffers is not None:
-                buffers[0] = np.asarray(buffers[0], order=order)
+                buffers[0] = np.asarray(buffers[0], dtype=X.dtype, order=order)
+                buffers[1] = np.asarray(buffers[1], dtype=X.dtype)
         return _TrainingState(
             params, optimizer, n_iter=self.n_iter_, loss_curve=list(self.loss_curve_)
         )
@@ -684,7 +693,12 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
             for buffers in (optimizer.velocities, optimizer.averages):
                 if buffers is not None:
                     buffers[1][...] = 0.0
-        engine = EpochEngine(X, coef.shape[0], min(self.batch_size, n_train))
+        engine = EpochEngine(
+            X,
+            coef.shape[0],
+            min(self.batch_size, n_train),
+            plain_sgd=not (optimizer.momentum or optimizer.averaging),
+        )
         tol = -np.inf if self.tol is None or incremental else self.tol
         max_epochs = 1 if incremental else self.max_iter
 

@@ -900,9 +900,10 @@ def _sparse_epoch(X, y, weights, order, coef0, intercept0, *, schedule, eta0, al
     ],
 )
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("coef_order", ["F", "C"])  # F: in place, as fit keeps it; C: copied
 def test_compiled_sparse_epoch_matches_numpy_sparse_epoch(
-    monkeypatch, dtype, schedule, n_classes, weighted, fit_intercept, eta0, alpha, batch_size,
-    index_dtype,
+    monkeypatch, dtype, coef_order, schedule, n_classes, weighted, fit_intercept, eta0, alpha,
+    batch_size, index_dtype,
 ):  # fmt: skip
     X, y = make_problem(N_SAMPLES, 40, n_classes, dtype, sparse=True)
     X.indices = X.indices.astype(index_dtype)
@@ -911,7 +912,7 @@ def test_compiled_sparse_epoch_matches_numpy_sparse_epoch(
     weights = (rng.uniform(0.0, 3.0, N_SAMPLES)).astype(dtype) if weighted else None
     order = rng.permutation(N_SAMPLES)
     n_params = 1 if n_classes == 2 else n_classes
-    coef0 = (0.1 * rng.standard_normal((n_params, 40))).astype(dtype)
+    coef0 = (0.1 * rng.standard_normal((n_params, 40))).astype(dtype, order=coef_order)
     intercept0 = (0.1 * rng.standard_normal(n_params)).astype(dtype)
     options = dict(
         schedule=schedule,
@@ -983,10 +984,57 @@ def test_compiled_sparse_divergence_and_stop(monkeypatch):
     assert np.abs(coef).max() > 0
 
 
-def test_sparse_selection_follows_the_non_zeros(monkeypatch):
+def test_sparse_selection_follows_non_zeros_model_size_and_optimiser(monkeypatch):
     monkeypatch.delenv("SKSOFTMAX_NUMBA", raising=False)
     X = sp.random(1000, 500, density=0.01, format="csr", random_state=0)
     monkeypatch.setattr(engine_module, "COMPILED_MIN_NNZ", X.nnz)
     assert EpochEngine(X, 3, 32).compiled
+    assert not EpochEngine(X, 3, 32, plain_sgd=False).compiled  # momentum or averaging
     monkeypatch.setattr(engine_module, "COMPILED_MIN_NNZ", X.nnz + 1)
     assert not EpochEngine(X, 3, 32).compiled
+    # A small chunk of a stream into a large model: the model size decides.
+    monkeypatch.setattr(engine_module, "COMPILED_MIN_SIZE", 500 * 4)
+    assert EpochEngine(X, 4, 32).compiled
+    assert not EpochEngine(X, 3, 32).compiled
+
+
+def _non_canonical_csr(X):
+    """X with rows reversed in storage (unsorted indices), each non-zero split in
+    two duplicate entries, explicit zeros, and every 10th row emptied."""
+    X = X.tocsr(copy=True)
+    for i in range(0, X.shape[0], 10):
+        X.data[X.indptr[i] : X.indptr[i + 1]] = 0.0
+    X.eliminate_zeros()
+    rows, cols, values = [], [], []
+    for i in range(X.shape[0]):
+        lo, hi = X.indptr[i], X.indptr[i + 1]
+        for c, v in zip(X.indices[lo:hi][::-1], X.data[lo:hi][::-1], strict=True):
+            rows += [i, i, i]
+            cols += [c, c, c]
+            values += [0.25 * v, 0.0, 0.75 * v]
+    indptr = np.searchsorted(rows, np.arange(X.shape[0] + 1))
+    odd = sp.csr_matrix((np.array(values), np.array(cols), indptr), shape=X.shape)
+    assert not odd.has_canonical_format
+    return odd
+
+
+def test_compiled_sparse_fit_matches_numpy_on_non_canonical_csr(monkeypatch):
+    """Estimator level, duplicate and unsorted column indices, explicit zeros,
+    empty rows: the compiled sparse fit equals the numpy sparse fit, and both equal
+    the fit on the canonical matrix (eta0="auto" included: row norms must merge
+    duplicate entries)."""
+    X, y = make_problem(N_SAMPLES, 40, 3, np.float64, sparse=True)
+    odd = _non_canonical_csr(X)
+    canonical = odd.copy()
+    canonical.sum_duplicates()
+    params = dict(alpha=0.01, max_iter=4, tol=None, random_state=0, batch_size=16)
+    monkeypatch.setenv("SKSOFTMAX_NUMBA", "0")
+    reference = SoftmaxRegressor(**params).fit(canonical, y)
+    numpy_odd = SoftmaxRegressor(**params).fit(odd, y)
+    monkeypatch.delenv("SKSOFTMAX_NUMBA")
+    monkeypatch.setattr(engine_module, "COMPILED_MIN_NNZ", 0)
+    compiled_odd = SoftmaxRegressor(**params).fit(odd, y)
+    for model in (numpy_odd, compiled_odd):
+        assert_allclose(model.coef_, reference.coef_, rtol=1e-10, atol=1e-12)
+        assert_allclose(model.intercept_, reference.intercept_, rtol=1e-10, atol=1e-12)
+    assert compiled_odd.coef_.flags.f_contiguous

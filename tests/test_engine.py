@@ -162,12 +162,19 @@ def test_switching_between_sparse_and_dense_input_keeps_training_the_same_model(
     with momentum and averaging buffers, trains what dense input alone trains."""
     X, y = make_problem(300, 40, 3, np.float64, sparse=True)
     params = dict(alpha=0.01, max_iter=3, tol=None, random_state=0, batch_size=16, **options)
+
+    def layouts(model):
+        optimizer = model._optimizer
+        buffers = [model._raw_coef, model.coef_]
+        buffers += [b[0] for b in (optimizer.velocities, optimizer.averages) if b is not None]
+        return {("F" if b.flags.f_contiguous else "C") for b in buffers}
+
     switching = SoftmaxRegressor(**params).fit(X, y)
-    assert switching._raw_coef.flags.f_contiguous
+    assert layouts(switching) == {"F"}
     switching.partial_fit(X.toarray(), y)
-    assert switching._raw_coef.flags.c_contiguous
+    assert layouts(switching) == {"C"}
     switching.partial_fit(X, y)
-    assert switching._raw_coef.flags.f_contiguous
+    assert layouts(switching) == {"F"}
 
     dense = SoftmaxRegressor(**params).fit(X.toarray(), y)
     for _ in range(2):
@@ -175,3 +182,12 @@ def test_switching_between_sparse_and_dense_input_keeps_training_the_same_model(
     assert_allclose(switching.coef_, dense.coef_, rtol=1e-10, atol=1e-12)
     assert_allclose(switching.intercept_, dense.intercept_, rtol=1e-10, atol=1e-12)
     assert switching.t_ == dense.t_
+
+
+def test_warm_start_on_float32_after_float64_trains_in_float32():
+    X, y = make_problem(300, 20, 3, np.float64, sparse=False)
+    model = SoftmaxRegressor(max_iter=3, tol=None, random_state=0, warm_start=True)
+    model.fit(X, y)
+    model.fit(X.astype(np.float32), y)
+    assert model.coef_.dtype == model.intercept_.dtype == np.float32
+    assert model._optimizer.averages is None or model._optimizer.averages[0].dtype == np.float32
