@@ -452,6 +452,20 @@ class EpochEngine:
             _fold_shrinkage(weights_by_feature, in_place, coef, scale)
         return loss_sum, n_seen
 
+    def _compiled_inputs(self, X, y, weights, order):
+        """``y``, ``weights`` and ``order`` as the compiled epochs take them.
+
+        One array type each (intp labels and rows, weights in X's dtype, empty
+        for none), so that no call compiles another variant.
+        """
+        y = np.ascontiguousarray(y, dtype=np.intp)
+        if weights is None:
+            weights = np.empty(0, self.dtype)
+        else:
+            weights = np.ascontiguousarray(weights, self.dtype)
+        order = np.arange(X.shape[0]) if order is None else np.ascontiguousarray(order, np.intp)
+        return y, weights, order
+
     def _run_compiled_sparse_epoch(
         self,
         X,
@@ -475,14 +489,8 @@ class EpochEngine:
         the epoch ends.
         """
         compiled = self._kernels
-        n_rows = X.shape[0] if order is None else len(order)
-        order = np.arange(n_rows) if order is None else np.ascontiguousarray(order, np.intp)
-        y = np.ascontiguousarray(y, dtype=np.intp)
-        weights = (
-            np.empty(0, self.dtype)
-            if weights is None
-            else np.ascontiguousarray(weights, self.dtype)
-        )
+        y, weights, order = self._compiled_inputs(X, y, weights, order)
+        n_rows = len(order)
         nnz_per_row = max(1.0, X.nnz / max(1, X.shape[0]))
         rows_by_work = int(COMPILED_CHUNK_WORK // (2 * nnz_per_row * coef.shape[0]))
         chunk = self.batch_size * max(
@@ -551,13 +559,9 @@ class EpochEngine:
         and ``COMPILED_CHUNK_WORK``) instead of after every batch.
         """
         compiled = self._kernels
-        n_rows = X.shape[0] if order is None else len(order)
-        order = np.arange(n_rows) if order is None else np.ascontiguousarray(order, np.intp)
-        y = np.ascontiguousarray(y, dtype=np.intp)
+        y, weights, order = self._compiled_inputs(X, y, weights, order)
+        n_rows = len(order)
         dtype = self.dtype
-        weights = (
-            np.empty(0, dtype) if weights is None else np.ascontiguousarray(weights, dtype)
-        )
         if optimizer.momentum and optimizer.velocities is None:
             optimizer.velocities = [np.zeros_like(coef), np.zeros_like(intercept)]
         no_buffers = [np.empty((0, 0), dtype), np.empty(0, dtype)]
