@@ -212,6 +212,8 @@ class EpochEngine:
                 else:
                     # mode='clip' because take() buffers `out` under the default
                     # mode='raise'; order holds valid row numbers only.
+                    if self.batch_X is None:  # a compiled engine falling back to numpy
+                        self.batch_X = np.empty((self.batch_size, X.shape[1]), X.dtype)
                     out = self.batch_X[: stop - start]
                     batch_X = np.take(X, rows, axis=0, out=out, mode="clip")
             yield batch_X, y[rows], None if weights is None else weights[rows]
