@@ -48,7 +48,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 import sksoftmax
 from sksoftmax import SoftmaxRegressor
-from sksoftmax._engine import COMPILED_MIN_SIZE, compiled_available
+from sksoftmax._engine import EpochEngine
 
 try:
     import torch
@@ -174,10 +174,10 @@ def numpy_engine():
             os.environ["SKSOFTMAX_NUMBA"] = previous
 
 
-def engine_name(X):
-    """The engine SoftmaxRegressor picks for dense X, as the table names it."""
-    dense = not sp.issparse(X) and X.flags.c_contiguous
-    return "compiled" if dense and compiled_available() and X.size >= COMPILED_MIN_SIZE else "numpy"
+def engine_name(X, n_classes, batch_size):
+    """The engine SoftmaxRegressor picks for X (asked of the engine itself)."""
+    compiled = EpochEngine(X, 1 if n_classes == 2 else n_classes, batch_size).compiled
+    return "compiled" if compiled else "numpy"
 
 
 def per_epoch_partial_fit(est, X, y, classes, repeats, epochs):
@@ -402,7 +402,8 @@ def run(args):
             note=f"{gbps:.1f} GB/s",
         )
         for batch in batch_sizes:
-            say(f"per epoch, {dtype}, batch {batch} ({engine_name(X)} engine)")
+            engine = engine_name(X, len(classes), batch)
+            say(f"per epoch, {dtype}, batch {batch} ({engine} engine)")
             samples, est = per_epoch_partial_fit(
                 softmax_regressor(batch, seed), X, y, classes, repeats, epochs
             )
@@ -424,9 +425,9 @@ def run(args):
                 accuracy=acc,
                 log_loss=ll,
                 mem_frac=mem / X.nbytes,
-                note=f"{engine_name(X)} engine; after {1 + repeats * epochs} epochs",
+                note=f"{engine} engine; after {1 + repeats * epochs} epochs",
             )
-            if engine_name(X) == "compiled":
+            if engine == "compiled":
                 say(f"per epoch, {dtype}, batch {batch}, numpy engine")
                 with numpy_engine():
                     samples, est = per_epoch_partial_fit(

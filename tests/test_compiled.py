@@ -11,7 +11,6 @@ float32 kept float32.
 import copy
 import importlib.util
 import pickle
-import tracemalloc
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +18,7 @@ import pytest
 import scipy.sparse as sp
 from _data import standardised
 from numpy.testing import assert_allclose, assert_array_equal
-from test_engine import make_problem, reference_epoch
+from test_engine import fit_peak_memory, make_problem, memory_problem, reference_epoch
 
 import sksoftmax._engine as engine_module
 from sksoftmax import SoftmaxRegressor
@@ -829,25 +828,14 @@ def test_default_min_size(monkeypatch):
 
 def test_compiled_fit_copies_no_X(force_path):
     """Peak memory added by a compiled fit stays under 5% of X.nbytes."""
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((40_000, 256), dtype=np.float32)
-    y = rng.integers(0, 10, size=len(X))
+    X, y = memory_problem()
     taken = force_path("compiled")
     # Import numba and load the kernels for this dtype outside the measurement
     # (importing numba alone allocates ~26 MB of Python objects).
     SoftmaxRegressor(max_iter=1, tol=None, random_state=0).fit(X[:500], y[:500])
     taken.clear()
-    model = SoftmaxRegressor(max_iter=2, tol=None, random_state=0)
-    tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        before = tracemalloc.get_traced_memory()[0]
-        model.fit(X, y)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    added = fit_peak_memory(SoftmaxRegressor(max_iter=2, tol=None, random_state=0), X, y)
     _assert_took(taken, "compiled", n_epochs=2)
-    added = peak - before
     assert added < 0.05 * X.nbytes, f"fit added {added / X.nbytes:.1%} of X.nbytes"
 
 

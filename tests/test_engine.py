@@ -106,21 +106,30 @@ def test_fit_on_c_contiguous_float32_adds_little_memory(monkeypatch):
     The numpy engine; tests/test_compiled.py checks the compiled one.
     """
     monkeypatch.setenv("SKSOFTMAX_NUMBA", "0")
+    X, y = memory_problem()
+    model = SoftmaxRegressor(max_iter=2, tol=None, random_state=0)
+    added = fit_peak_memory(model, X, y)
+    assert model.coef_.dtype == np.float32
+    assert added < 0.05 * X.nbytes, f"fit added {added / X.nbytes:.1%} of X.nbytes"
+
+
+def memory_problem():
+    """C-contiguous float32 X of 40 MB, 10 classes."""
     rng = np.random.default_rng(0)
     X = rng.standard_normal((40_000, 256), dtype=np.float32)
-    y = rng.integers(0, 10, size=len(X))
-    model = SoftmaxRegressor(max_iter=2, tol=None, random_state=0)
+    return X, rng.integers(0, 10, size=len(X))
+
+
+def fit_peak_memory(model, X, y):
+    """Bytes that ``model.fit(X, y)`` adds to the traced peak memory."""
     tracemalloc.start()
     try:
         tracemalloc.reset_peak()
         before = tracemalloc.get_traced_memory()[0]
         model.fit(X, y)
-        peak = tracemalloc.get_traced_memory()[1]
+        return tracemalloc.get_traced_memory()[1] - before
     finally:
         tracemalloc.stop()
-    assert model.coef_.dtype == np.float32
-    added = peak - before
-    assert added < 0.05 * X.nbytes, f"fit added {added / X.nbytes:.1%} of X.nbytes"
 
 
 def test_blas_threads_limited_for_batch_sized_products():
