@@ -28,6 +28,7 @@ import os
 import platform
 import statistics
 import sys
+import threading
 import time
 import tracemalloc
 import warnings
@@ -158,6 +159,40 @@ def streaming_floor(arrays, repeats, reads=2):
     n_bytes = sum(a.nbytes for a in arrays)
     bandwidth = reads * n_bytes / statistics.median(samples) / 1e9
     return samples, bandwidth
+
+
+def machine_streaming_floor(X, repeats, reads=2):
+    """Seconds to read a dense X ``reads`` times with every core, GB/s, and how.
+
+    The issue's floor (32-35 GB/s) is the machine's bandwidth, which one core
+    cannot draw alone. Two ways to read X on all cores are timed and the faster
+    one is kept: BLAS's threaded ``X @ ones`` (a matrix-vector product is bound
+    by reading X), and one thread per core summing its share of the rows
+    (numpy releases the GIL in the reduction).
+    """
+    ones = np.ones(X.shape[1], dtype=X.dtype)
+    n_threads = max(1, os.cpu_count() or 1)
+    shares = np.array_split(X, n_threads)
+
+    def threaded_reduce():
+        threads = [
+            threading.Thread(target=np.add.reduce, args=(share,), kwargs={"axis": 0})
+            for share in shares
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    ways = {"BLAS X @ ones": lambda: X @ ones, f"{n_threads} threads summing rows": threaded_reduce}
+    best = None
+    for how, read in ways.items():
+        samples = [reads * best_of(read, 5) for _ in range(repeats)]
+        if best is None or statistics.median(samples) < statistics.median(best[0]):
+            best = samples, how
+    samples, how = best
+    bandwidth = reads * X.nbytes / statistics.median(samples) / 1e9
+    return samples, bandwidth, how
 
 
 @contextmanager
@@ -387,19 +422,31 @@ def run(args):
     }
     say(f"dense workload: {dataset}, {n_train} train / {n_test} test rows")
 
-    floors = {}
+    floors = {}  # the machine's floor: the issue's goal 1 and every "x floor" here
     ours_time = {}
     for dtype, (X, X_test) in by_dtype.items():
-        samples, gbps = streaming_floor([X], repeats)
+        samples, gbps, how = machine_streaming_floor(X, repeats)
         floors[dtype] = statistics.median(samples)
         add(
             section="1-2 per epoch",
             workload=dense_name,
-            estimator="streaming floor (read X 2x)",
+            estimator="streaming floor (read X 2x, all cores)",
             dtype=dtype,
             batch=None,
             seconds=stats(samples),
-            note=f"{gbps:.1f} GB/s",
+            x_floor=1.0,
+            note=f"{gbps:.1f} GB/s by {how}",
+        )
+        samples, gbps = streaming_floor([X], repeats)
+        add(
+            section="1-2 per epoch",
+            workload=dense_name,
+            estimator="streaming floor (read X 2x, one core)",
+            dtype=dtype,
+            batch=None,
+            seconds=stats(samples),
+            x_floor=statistics.median(samples) / floors[dtype],
+            note=f"{gbps:.1f} GB/s; training runs on one core",
         )
         for batch in batch_sizes:
             engine = engine_name(X, len(classes), batch)
@@ -833,10 +880,17 @@ def run(args):
     goals = []
     for dtype, batch in sorted(ours_time):
         ours = find("1-2 per epoch", "SoftmaxRegressor partial_fit", dtype=dtype, batch=batch)[0]
-        floor = find("1-2 per epoch", "streaming floor", dtype=dtype)[0]
+        floor = find("1-2 per epoch", "streaming floor (read X 2x, all", dtype=dtype)[0]
+        one_core = find("1-2 per epoch", "streaming floor (read X 2x, one", dtype=dtype)[0]
         text, med = ratio(ours["seconds"], floor["seconds"])
+        one_core_text, _ = ratio(ours["seconds"], one_core["seconds"])
         goals.append(
-            ("1", f"per epoch {dtype} batch {batch}: <= 3x floor", text, verdict(med <= 3))
+            (
+                "1",
+                f"per epoch {dtype} batch {batch}: <= 3x floor (all cores; one core for context)",
+                f"{text}; one core {one_core_text}",
+                verdict(med <= 3),
+            )
         )
         for peer in find("1-2 per epoch", "MLP", dtype=dtype, batch=batch) + find(
             "1-2 per epoch", "PyTorch", dtype=dtype, batch=batch
