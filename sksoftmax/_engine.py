@@ -139,6 +139,21 @@ class EpochEngine:
         self.penalty_grad = np.empty((n_params, n_features), dtype=X.dtype)
         self.grad_intercept = np.empty(n_params, dtype=X.dtype)
 
+    def screens_nonfinite_rows(self, coef):
+        """Whether :meth:`run_epoch` rejects a row of X holding NaN or infinity itself.
+
+        True for the compiled dense epoch: it checks every logit it computes
+        (NaN or infinity in a row makes one of its logits NaN or infinite, and
+        the fast-math flags keep NaN), and stops with a DivergenceError before
+        that row's batch changes ``coef``. The caller may then skip its own
+        pass over X and look for the cause only when training fails.
+        """
+        return self._dense_compiled_for(coef)
+
+    def _dense_compiled_for(self, coef):
+        # Through the estimator dense training always has C-ordered coef.
+        return self.compiled and not self.sparse and coef.flags.c_contiguous
+
     def blas_threads(self):
         """BLAS threads worth using: 1 for batch-sized products, else the default (None).
 
@@ -295,8 +310,7 @@ class EpochEngine:
         n_seen : int
             Rows visited (fewer than ``len(order)`` only if stopped early).
         """
-        # Through the estimator dense training always has C-ordered coef.
-        if self.compiled and not self.sparse and coef.flags.c_contiguous:
+        if self._dense_compiled_for(coef):
             return self._run_compiled_epoch(
                 X,
                 y,

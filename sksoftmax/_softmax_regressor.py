@@ -13,7 +13,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import StratifiedShuffleSplit
-from sklearn.utils import check_random_state, compute_class_weight
+from sklearn.utils import assert_all_finite, check_random_state, compute_class_weight
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
@@ -380,6 +380,11 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
         schedule, momentum and averages carry over from call to call. A chunk
         smaller than ``batch_size`` is one batch, and takes one full step.
 
+        NaN or infinity in X raises scikit-learn's ValueError and changes
+        nothing, as in ``fit``. On a fitted model, where the compiled engine
+        trains dense X it finds them itself, as it computes each row's logits,
+        instead of in a separate pass over X (a fifth of the call's time).
+
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
@@ -417,6 +422,10 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
                     "sklearn.utils.compute_class_weight('balanced', classes=classes, y=y) "
                     "and pass them as class_weight={label: weight}."
                 )
+            # On a fitted model, dense X is scanned for NaN and infinity by _train:
+            # skipped where the compiled epoch checks every row in flight (the scan
+            # was a fifth of a streamed epoch), run before training elsewhere.
+            defer_finite_check = not first_call and not sp.issparse(X)
             X, y = validate_data(
                 self,
                 X,
@@ -425,6 +434,7 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
                 dtype=[np.float64, np.float32] if first_call else self.coef_.dtype,
                 order="C",
                 reset=first_call,
+                ensure_all_finite=not defer_finite_check,
             )
             check_classification_targets(y)
             if first_call:
@@ -451,7 +461,15 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
                     state.params,
                     **self._optimizer_options(X, sample_weight, getattr(self, "_curvature", None)),
                 )
-            self._train(X, y_idx, sample_weight, state, rng, incremental=True)
+            self._train(
+                X,
+                y_idx,
+                sample_weight,
+                state,
+                rng,
+                incremental=True,
+                unchecked_X=defer_finite_check,
+            )
         return self
 
     # ------------------------------------------------------------ predict
@@ -661,7 +679,14 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
                 total += w @ (np.argmax(Z, axis=1) == y_idx[chunk])
         return total / weights[rows].astype(np.float64).sum()
 
-    def _train(self, X, y_idx, sample_weight, state, rng, *, incremental):
+    def _train(self, X, y_idx, sample_weight, state, rng, *, incremental, unchecked_X=False):
+        """Train ``state`` on ``X`` and, on success, make it the fitted model.
+
+        ``unchecked_X``: X was not checked for NaN and infinity yet. Unless the
+        engine rejects such rows itself, X is checked here before training;
+        otherwise whenever training fails or stops early, so that the error
+        names the cause and no row goes unchecked.
+        """
         coef, intercept = state.params
         optimizer = state.optimizer
         early_stopping = self.early_stopping and not incremental
@@ -699,6 +724,19 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
             min(self.batch_size, n_train),
             plain_sgd=not (optimizer.momentum or optimizer.averaging),
         )
+        if unchecked_X and not engine.screens_nonfinite_rows(coef):
+            _check_finite(X)
+            unchecked_X = False
+
+        def raise_diverged(epoch):
+            if unchecked_X:
+                try:
+                    _check_finite(X)
+                except ValueError as bad_input:
+                    # The cause, not its symptom (the engine's DivergenceError).
+                    raise bad_input from None
+            self._raise_diverged(optimizer, epoch)
+
         tol = -np.inf if self.tol is None or incremental else self.tol
         max_epochs = 1 if incremental else self.max_iter
 
@@ -735,7 +773,7 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
                         stop_requested=after_batch,
                     )
                 except DivergenceError:
-                    self._raise_diverged(optimizer, state.n_iter + 1)
+                    raise_diverged(state.n_iter + 1)
                 except KeyboardInterrupt:
                     if interrupt.requested():
                         raise  # the second Ctrl-C: stop everything, now
@@ -746,13 +784,13 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
                 # non-finite weight makes the norm non-finite.
                 sq_norm = float(np.einsum("ij,ij->", coef, coef, dtype=np.float64))
                 if not (np.isfinite(sq_norm) and np.isfinite(intercept).all()):
-                    self._raise_diverged(optimizer, state.n_iter + 1)
+                    raise_diverged(state.n_iter + 1)
                 epochs += 1
                 state.n_iter += 1
                 penalty = 0.5 * self.alpha * sq_norm
                 loss = loss_sum / n_seen + penalty
                 if not np.isfinite(loss):
-                    self._raise_diverged(optimizer, state.n_iter)
+                    raise_diverged(state.n_iter)
                 state.loss_curve.append(loss)
                 if interrupt.requested():
                     interrupted = True
@@ -787,6 +825,8 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
                         converged = True
                         break
 
+        if interrupted and unchecked_X:
+            _check_finite(X)  # the rows the epoch did not reach
         if interrupted:
             warnings.warn(
                 "Training interrupted by user; the model keeps the weights reached so far"
@@ -843,6 +883,11 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
             f"elapsed: {time.perf_counter() - start_time:.2f} s"
         )
         print(line, flush=True)
+
+
+def _check_finite(X):
+    """Raise scikit-learn's ValueError if dense X holds NaN or infinity."""
+    assert_all_finite(X, input_name="X", estimator_name=SoftmaxRegressor.__name__)
 
 
 def _weights_order(X):

@@ -18,6 +18,7 @@ import pytest
 import scipy.sparse as sp
 from _data import standardised
 from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.utils import check_array
 from test_engine import fit_peak_memory, make_problem, memory_problem, reference_epoch
 
 import sksoftmax._engine as engine_module
@@ -1026,3 +1027,124 @@ def test_compiled_sparse_fit_matches_numpy_on_non_canonical_csr(monkeypatch):
         assert_allclose(model.coef_, reference.coef_, rtol=1e-10, atol=1e-12)
         assert_allclose(model.intercept_, reference.intercept_, rtol=1e-10, atol=1e-12)
     assert compiled_odd.coef_.flags.f_contiguous
+
+
+# ------------------------------------------------------------ NaN and infinity in partial_fit
+#
+# On a fitted model, partial_fit leaves the scan of dense X for NaN and infinity to
+# the compiled epoch, which checks every logit; the numpy engine's path scans X
+# first. Either way the user must get scikit-learn's own error, and lose nothing.
+
+
+def _sklearn_error(X):
+    """The message scikit-learn's input check gives for X (the oracle)."""
+    with pytest.raises(ValueError) as info:
+        check_array(X, input_name="X", estimator=SoftmaxRegressor())
+    return str(info.value)
+
+
+def _partially_fitted(X, y, **params):
+    return SoftmaxRegressor(batch_size=32, random_state=0, **params).partial_fit(
+        X, y, classes=[0, 1, 2]
+    )
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("row", ["first", "last", "zero weight"])
+def test_nonfinite_X_in_a_later_partial_fit_raises_sklearns_error_and_loses_nothing(
+    force_path, path, dtype, value, row
+):
+    taken = force_path(path)
+    X, y = make_problem(N_SAMPLES, N_FEATURES, 3, dtype, sparse=False)
+    weights = np.ones(N_SAMPLES)
+    weights[17] = 0.0
+    bad = X.copy()
+    bad[{"first": 0, "last": N_SAMPLES - 1, "zero weight": 17}[row], 5] = value
+    clf = _partially_fitted(X, y)
+    untouched = _partially_fitted(X, y)
+    taken.clear()
+    with pytest.raises(ValueError) as info:
+        clf.partial_fit(bad, y, sample_weight=weights)
+    assert str(info.value) == _sklearn_error(bad)
+    assert info.value.__suppress_context__ or info.value.__context__ is None
+    # Compiled: the epoch ran and met the row. numpy: X was scanned before any epoch.
+    assert taken == ([True] if path == "compiled" else [])
+    # Loses nothing: the next call gives what it gives on a model that never saw `bad`.
+    clf.partial_fit(X, y, sample_weight=weights)
+    untouched.partial_fit(X, y, sample_weight=weights)
+    assert_array_equal(clf.coef_, untouched.coef_)
+    assert_array_equal(clf.intercept_, untouched.intercept_)
+    assert (clf.t_, clf.n_iter_, clf.loss_curve_) == (
+        untouched.t_,
+        untouched.n_iter_,
+        untouched.loss_curve_,
+    )
+
+
+@pytest.mark.parametrize(
+    "case, expected_scans",
+    [
+        ("first call", 1),  # validate_data's scan: eta0="auto" reads X before training
+        ("later call, compiled", 0),  # the epoch checks every row itself
+        ("later call, numpy engine", 1),
+        ("later call, sparse", 1),  # validate_data's scan of .data
+    ],
+)
+def test_partial_fit_scans_X_for_nan_only_where_the_epoch_does_not(
+    force_path, monkeypatch, case, expected_scans
+):
+    from sklearn.utils import validation
+
+    X, y = make_problem(N_SAMPLES, N_FEATURES, 3, np.float64, sparse="sparse" in case)
+    taken = force_path("numpy" if "numpy" in case else "compiled")
+    monkeypatch.setattr(engine_module, "COMPILED_MIN_NNZ", 0)
+    clf = None if case == "first call" else _partially_fitted(X, y)
+    scanned = []
+    real_check = validation._assert_all_finite
+
+    def counting_check(values, *args, **kwargs):
+        if values.shape == (X.data if sp.issparse(X) else X).shape:
+            scanned.append(1)
+        return real_check(values, *args, **kwargs)
+
+    monkeypatch.setattr(validation, "_assert_all_finite", counting_check)
+    taken.clear()
+    if clf is None:
+        _partially_fitted(X, y)
+    else:
+        clf.partial_fit(X, y)
+    assert len(scanned) == expected_scans
+    _assert_took(taken, "numpy" if "numpy" in case else "compiled", n_epochs=1)
+
+
+def test_interrupted_partial_fit_still_rejects_nan_in_rows_it_did_not_reach(
+    force_path, monkeypatch
+):
+    from sksoftmax import _compiled
+
+    force_path("compiled")
+    monkeypatch.setattr(engine_module, "COMPILED_CHUNK_ROWS", 64)
+    X, y = make_problem(N_SAMPLES, N_FEATURES, 3, np.float64, sparse=False)
+    clf = _partially_fitted(X, y, shuffle=False)
+    untouched = _partially_fitted(X, y, shuffle=False)
+    real_chunk = _compiled.dense_epoch_chunk
+    chunks = []
+
+    def one_chunk_then_interrupt(*args):
+        real_chunk(*args)
+        chunks.append(args[4:6])  # (start, stop) of the rows it trained on
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_compiled, "dense_epoch_chunk", one_chunk_then_interrupt)
+    bad = X.copy()
+    bad[N_SAMPLES - 1, 0] = np.nan  # unshuffled: the last row, past the first chunk
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        clf.partial_fit(bad, y)
+    assert chunks == [(0, 64)]
+    monkeypatch.undo()
+    clf.partial_fit(X, y)
+    untouched.partial_fit(X, y)
+    assert_array_equal(clf.coef_, untouched.coef_)
+    assert clf.t_ == untouched.t_
