@@ -343,6 +343,12 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
                     f"warm_start=True needs the classes of the previous fit "
                     f"{self.classes_!r}, got {classes!r}."
                 )
+            if warm and X.shape[1] != self.coef_.shape[1]:
+                raise ValueError(
+                    f"X has {X.shape[1]} features, but warm_start=True continues the "
+                    f"previous fit, which had {self.coef_.shape[1]}. Use "
+                    "warm_start=False to fit the new features from scratch."
+                )
             self.classes_ = classes
             y_idx = np.searchsorted(classes, y)
             sample_weight = self._sample_weight(X, y, y_idx, sample_weight)

@@ -407,6 +407,24 @@ def _bad_inputs(X, y):
             ValueError,
             "classes of the previous fit",
         ),
+        "warm-start-fewer-features": (
+            {"warm_start": True},
+            lambda m: m.fit(X[:, :3], y),
+            ValueError,
+            "X has 3 features, but warm_start=True continues the previous fit, which had 4",
+        ),
+        "warm-start-fewer-features-sparse": (
+            {"warm_start": True},
+            lambda m: m.fit(sp.csr_matrix(X[:, :3]), y),
+            ValueError,
+            "X has 3 features, but warm_start=True continues the previous fit, which had 4",
+        ),
+        "warm-start-more-features-sparse": (
+            {"warm_start": True},
+            lambda m: m.fit(sp.csr_matrix(np.hstack([X, X[:, :1]])), y),
+            ValueError,
+            "X has 5 features, but warm_start=True continues the previous fit, which had 4",
+        ),
         "partial_fit-balanced": (
             {"class_weight": "balanced"},
             lambda m: m.partial_fit(X, y),
