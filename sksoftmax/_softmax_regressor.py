@@ -373,6 +373,8 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
                 # Each fit restarts the adaptive step at eta0, as SGDClassifier's does;
                 # t_, momentum and averages carry on.
                 state.optimizer.eta = state.optimizer.eta0
+                # Each fit weighs its own data: the weights' scale is this fit's.
+                state.weight_scale = None
             else:
                 state = self._new_state(X, coef_init, intercept_init, sample_weight)
             self._train(X, y_idx, sample_weight, state, rng, incremental=False)
@@ -401,7 +403,12 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
             All labels that will ever appear; required on the first call
             (unless the model was fitted before), checked on later calls.
         sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weights; multiplied by a dict ``class_weight``.
+            Non-negative weights; multiplied by a dict ``class_weight``. They
+            keep their size from call to call: every call divides them by the
+            mean weight of the call that started the model (the first
+            ``partial_fit``, or ``fit``), so a chunk weighted 0.5 moves the
+            model half as far as the same chunk weighted 1, and a chunk of one
+            class is weighted by its ``class_weight``.
 
         Returns
         -------
@@ -606,7 +613,7 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
     def _new_state(self, X, coef_init, intercept_init, sample_weight=None):
         params = list(self._initial_params(X, coef_init, intercept_init))
         optimizer = SGDOptimizer(params, **self._optimizer_options(X, sample_weight))
-        return _TrainingState(params, optimizer, n_iter=0, loss_curve=[])
+        return _TrainingState(params, optimizer, n_iter=0, loss_curve=[], weight_scale=None)
 
     def _initial_params(self, X, coef_init, intercept_init):
         """Validated copies of the initial weights in X's dtype; zeros where not given."""
@@ -652,7 +659,11 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
                 buffers[0] = np.asarray(buffers[0], dtype=X.dtype, order=order)
                 buffers[1] = np.asarray(buffers[1], dtype=X.dtype)
         return _TrainingState(
-            params, optimizer, n_iter=self.n_iter_, loss_curve=list(self.loss_curve_)
+            params,
+            optimizer,
+            n_iter=self.n_iter_,
+            loss_curve=list(self.loss_curve_),
+            weight_scale=self._weight_scale,
         )
 
     def _validation_split(self, y_idx, rng):
@@ -715,9 +726,14 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
         train_weight = sample_weight if train_rows is None else sample_weight[train_rows]
         # In float64 (float32 sums of large weights overflow); a Python float keeps
         # the weights in X's dtype.
-        mean_weight = float(train_weight.mean(dtype=np.float64))
+        if state.weight_scale is None:
+            state.weight_scale = float(train_weight.mean(dtype=np.float64))
         # Scaled so that a batch's mean of w_i * grad_i estimates the full weighted mean.
-        weights = None if np.all(sample_weight == 1) else sample_weight / mean_weight
+        # partial_fit keeps the scale of the call that started the model, so that
+        # weights keep their size from chunk to chunk (a chunk of weight 0.5 moves
+        # the model half as far, a chunk of one class feels its class_weight).
+        weight_scale = state.weight_scale
+        weights = None if np.all(sample_weight == weight_scale) else sample_weight / weight_scale
         if not self.fit_intercept:
             # set_params(fit_intercept=False) on a fitted model: the intercept is 0.
             intercept[...] = 0.0
@@ -863,6 +879,7 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
         self._raw_coef, self._raw_intercept = coef, intercept
         self._optimizer = optimizer
         self._rng = rng
+        self._weight_scale = state.weight_scale
         self.coef_, self.intercept_ = prediction_weights()
         self.t_ = optimizer.t
         self.n_iter_ = state.n_iter if incremental else epochs
@@ -911,11 +928,14 @@ def _weights_order(X):
 class _TrainingState:
     """Working copies of the parameters and optimiser for one training call."""
 
-    def __init__(self, params, optimizer, n_iter, loss_curve):
+    def __init__(self, params, optimizer, n_iter, loss_curve, weight_scale):
         self.params = params
         self.optimizer = optimizer
         self.n_iter = n_iter
         self.loss_curve = loss_curve
+        # Mean sample weight (times class weight) of the call that started the
+        # model: every call divides its weights by it. None: this call's own mean.
+        self.weight_scale = weight_scale
 
 
 class _InterruptFlag:

@@ -4,7 +4,8 @@ Each test reproduces a case that once went wrong: column-major input gathered
 row by row, a second Ctrl-C swallowed, a warm start stuck at a converged adaptive
 step, a validation split that moved between warm starts, zero-weight splits,
 heavy rows ignored by eta0="auto", set_params ignored by partial_fit,
-coef_init ignored by a warm start, a stale intercept after fit_intercept=False.
+coef_init ignored by a warm start, a stale intercept after fit_intercept=False,
+partial_fit weights rescaled by each chunk's own mean.
 """
 
 import signal
@@ -15,6 +16,7 @@ from _data import standardised
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.datasets import make_classification
 from sklearn.preprocessing import StandardScaler
+from test_engine import make_problem, reference_epoch
 
 from sksoftmax import SoftmaxRegressor
 from sksoftmax._engine import EpochEngine
@@ -229,3 +231,54 @@ def test_huge_float32_sample_weights_do_not_overflow():
     reference = SoftmaxRegressor(max_iter=3, tol=None, random_state=0).fit(X, y)
     assert np.abs(clf.coef_).max() > 0.1
     assert_allclose(clf.coef_, reference.coef_, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("started_by", ["partial_fit", "fit"])
+@pytest.mark.parametrize("weighting", ["sample_weight", "class_weight"])
+def test_partial_fit_weights_keep_their_size_from_call_to_call(started_by, weighting):
+    """Every call divides its weights by the mean weight of the call that started
+    the model, so a later chunk of small weights moves the model little, and a
+    chunk of one class feels its class weight. Oracle: plain minibatch SGD."""
+    X, y = make_problem(203, 7, 3, np.float64, sparse=False)
+    first, second = np.arange(120), np.arange(120, 203)
+    second = second[y[second] == 0] if weighting == "class_weight" else second
+    rng = np.random.default_rng(3)
+    if weighting == "sample_weight":
+        class_weight = None
+        w_first = rng.uniform(0.5, 2.0, len(first))
+        w_second = 0.1 * rng.uniform(0.0, 3.0, len(second))
+    else:
+        class_weight = {0: 4.0, 1: 1.0, 2: 0.5}
+        w_first = np.array([class_weight[label] for label in y[first]])
+        w_second = np.full(len(second), class_weight[0])
+    eta, alpha, batch_size = 0.3, 0.01, 32
+    model = SoftmaxRegressor(
+        learning_rate="constant",
+        eta0=eta,
+        alpha=alpha,
+        batch_size=batch_size,
+        shuffle=False,
+        class_weight=class_weight,
+        max_iter=1,
+        tol=None,
+    )
+    given = (lambda w: w) if weighting == "sample_weight" else (lambda w: None)
+    if started_by == "fit":
+        model.fit(X[first], y[first], sample_weight=given(w_first))
+    else:
+        model.partial_fit(X[first], y[first], classes=[0, 1, 2], sample_weight=given(w_first))
+    coef, intercept = model.coef_.copy(), model.intercept_.copy()
+    model.partial_fit(X[second], y[second], sample_weight=given(w_second))
+    expected_coef, expected_intercept = reference_epoch(
+        X[second],
+        y[second],
+        w_second / w_first.mean(),
+        np.arange(len(second)),
+        coef,
+        intercept,
+        eta=eta,
+        alpha=alpha,
+        batch_size=min(batch_size, len(second)),  # a smaller chunk is one full batch
+    )
+    assert_allclose(model.coef_, expected_coef, rtol=1e-10, atol=1e-12)
+    assert_allclose(model.intercept_, expected_intercept, rtol=1e-10, atol=1e-12)
