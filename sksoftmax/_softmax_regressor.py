@@ -750,14 +750,26 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
             _check_finite(X)
             unchecked_X = False
 
-        def raise_diverged(epoch):
+        def raise_diverged():
             if unchecked_X:
                 try:
                     _check_finite(X)
                 except ValueError as bad_input:
                     # The cause, not its symptom (the engine's DivergenceError).
                     raise bad_input from None
-            self._raise_diverged(optimizer, epoch)
+            # The epoch of this call (n_iter_ counts across partial_fit calls only).
+            self._raise_diverged(optimizer, (state.n_iter if incremental else epochs) + 1)
+
+        def last_step_diverged(order, n_seen):
+            """Whether the epoch's last update sent its batch's logits past MAX_LOGIT.
+
+            The engine checks every batch's logits before its update, so each
+            update but the last is checked on the next batch; this checks the last.
+            """
+            start = (n_seen - 1) // engine.batch_size * engine.batch_size
+            rows = np.arange(start, n_seen) if order is None else order[start:n_seen]
+            Z = safe_sparse_dot(X[rows], coef.T, dense_output=True)
+            return not np.abs(Z + intercept).max() < _MAX_LOGIT  # NaN: diverged
 
         tol = -np.inf if self.tol is None or incremental else self.tol
         max_epochs = 1 if incremental else self.max_iter
@@ -795,7 +807,7 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
                         stop_requested=after_batch,
                     )
                 except DivergenceError:
-                    raise_diverged(state.n_iter + 1)
+                    raise_diverged()
                 except KeyboardInterrupt:
                     if interrupt.requested():
                         raise  # the second Ctrl-C: stop everything, now
@@ -805,14 +817,11 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
                 # wide sparse problem cost more than the epoch's own work on it); a
                 # non-finite weight makes the norm non-finite.
                 sq_norm = float(np.einsum("ij,ij->", coef, coef, dtype=np.float64))
-                if not (np.isfinite(sq_norm) and np.isfinite(intercept).all()):
-                    raise_diverged(state.n_iter + 1)
+                loss = loss_sum / n_seen + 0.5 * self.alpha * sq_norm
+                if not np.isfinite(loss) or last_step_diverged(order, n_seen):
+                    raise_diverged()
                 epochs += 1
                 state.n_iter += 1
-                penalty = 0.5 * self.alpha * sq_norm
-                loss = loss_sum / n_seen + penalty
-                if not np.isfinite(loss):
-                    raise_diverged(state.n_iter)
                 state.loss_curve.append(loss)
                 if interrupt.requested():
                     interrupted = True

@@ -504,6 +504,22 @@ def test_diverging_step_raises_and_leaves_fitted_model_unchanged(digits):
     _assert_unchanged(model, before, coef, intercept, t, n_iter)
 
 
+@pytest.mark.parametrize("call", ["fit", "partial_fit"])
+def test_a_diverging_last_update_is_caught(call):
+    """Raw iris, one epoch of two batches: the second update throws the logits
+    past 1e15, and no later batch computes logits to notice."""
+    X, y = load_iris(return_X_y=True)
+    model = SoftmaxRegressor(
+        eta0=1e12, learning_rate="constant", max_iter=1, tol=None, random_state=0
+    )
+    with pytest.raises(ValueError, match=r"diverged in epoch 1.*eta0=1000000000000\.0"):
+        if call == "fit":
+            model.fit(X, y)
+        else:
+            model.partial_fit(X, y, classes=[0, 1, 2])
+    assert model.__dict__ == clone(model).__dict__
+
+
 def test_diverging_first_partial_fit_leaves_model_unfitted(digits):
     X, y = digits
     model = SoftmaxRegressor(eta0=1e6, learning_rate="constant", random_state=0)
