@@ -34,11 +34,16 @@ _blas_controller = None
 def _limit_blas_threads(limit):
     """Context limiting BLAS to ``limit`` threads; None leaves them alone.
 
+    Only in the main thread. The limit is process-wide (threadpoolctl), so
+    trainings running at once in several threads (a threading backend, Dask's
+    threaded scheduler) would set and restore each other's limits, and
+    OpenBLAS was seen to ignore a restore issued from a worker thread while
+    others were in BLAS calls: the process was left at one thread for good.
     One ThreadpoolController for the process: creating one scans the loaded
     libraries, ~1.5 ms, which a partial_fit on a small chunk would pay each call.
     """
     global _blas_controller
-    if limit is None:
+    if limit is None or threading.current_thread() is not threading.main_thread():
         return nullcontext()
     if _blas_controller is None:
         _blas_controller = ThreadpoolController()

@@ -9,6 +9,7 @@ partial_fit weights rescaled by each chunk's own mean.
 """
 
 import signal
+from contextlib import nullcontext
 
 import numpy as np
 import pytest
@@ -282,3 +283,51 @@ def test_partial_fit_weights_keep_their_size_from_call_to_call(started_by, weigh
     )
     assert_allclose(model.coef_, expected_coef, rtol=1e-10, atol=1e-12)
     assert_allclose(model.intercept_, expected_intercept, rtol=1e-10, atol=1e-12)
+
+
+def test_only_the_main_thread_limits_the_blas_threads(monkeypatch):
+    """The BLAS limit is process-wide: fits running at once in worker threads
+    set and restored each other's limits (and OpenBLAS ignored restores from
+    busy worker threads), leaving the process at one BLAS thread for good. A
+    fit in a worker thread now leaves BLAS alone; one in the main thread limits
+    it and restores it. The controller is a stand-in that records the calls."""
+    import threading
+
+    import sksoftmax._softmax_regressor as module
+
+    class Controller:
+        threads = 2
+        calls = []
+
+        def limit(self, limits, user_api):
+            found, controller = self.threads, self
+            self.threads = limits
+            self.calls.append((threading.current_thread().name, limits))
+
+            class Limiter(nullcontext):
+                def __exit__(self, *exc_info):
+                    controller.threads = found
+
+            return Limiter()
+
+    controller = Controller()
+    monkeypatch.setattr(module, "_blas_controller", controller)
+    X, y = standardised("iris")
+    worker = threading.Thread(
+        target=SoftmaxRegressor(max_iter=3, tol=None).fit, args=(X, y), name="worker"
+    )
+    worker.start()
+    worker.join()
+    assert controller.calls == []
+    seen = []
+    original = EpochEngine.run_epoch
+
+    def run_epoch(self, *args, **kwargs):
+        seen.append(controller.threads)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(EpochEngine, "run_epoch", run_epoch)
+    SoftmaxRegressor(max_iter=3, tol=None).fit(X, y)
+    assert controller.calls == [(threading.main_thread().name, 1)]
+    assert seen == [1, 1, 1]  # every epoch under the limit
+    assert controller.threads == 2  # and restored
