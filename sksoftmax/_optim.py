@@ -11,7 +11,7 @@ import math
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_random_state
-from sklearn.utils.extmath import row_norms, safe_sparse_dot
+from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.random import sample_without_replacement
 
 LEARNING_RATES = ("constant", "optimal", "invscaling", "adaptive")
@@ -141,7 +141,7 @@ def estimate_curvature(
         else np.asarray(sample_weight, dtype=np.float64) / np.mean(sample_weight, dtype=np.float64)
     )
     max_weighted_sq_norm = float(
-        np.max((row_norms(X, squared=True) + fit_intercept) * relative_weight)
+        np.max((_squared_row_norms(X) + fit_intercept) * relative_weight)
     )
     # The sample is a copy: keep it under ~2% of X (at least 256 rows) so fit adds
     # little to peak memory.
@@ -165,18 +165,46 @@ def estimate_curvature(
     # In X's dtype, so that the products do not make a float64 copy of the sample.
     v = np.full(X.shape[1], 1.0 / math.sqrt(X.shape[1]), dtype=X.dtype)
     v_b = 1.0 if fit_intercept else 0.0
-    lambda_max = 0.0
-    for _ in range(n_power_iter):
-        u = (safe_sparse_dot(X, v, dense_output=True) + v_b) * s
-        w = safe_sparse_dot(X.T, u, dense_output=True)
-        w_b = u.sum() if fit_intercept else 0.0
-        norm = math.sqrt(float(w @ w) + w_b * w_b)
-        if norm == 0.0:
-            break
-        lambda_max = norm  # ||M v|| with ||v|| = 1 converges to lambda_max from below
-        v, v_b = w / norm, w_b / norm
+    # Overflow is reported below, as one clear error instead of numpy's warnings.
+    with np.errstate(over="ignore", invalid="ignore"):
+        lambda_max = 0.0
+        for _ in range(n_power_iter):
+            u = (safe_sparse_dot(X, v, dense_output=True) + v_b) * s
+            w = safe_sparse_dot(X.T, u, dense_output=True)
+            w_b = float(u.sum()) if fit_intercept else 0.0
+            # Scaled by the largest entry, in float64: ||w||^2 itself overflows
+            # float64 for entries past 1e154, and float32 long before.
+            w64 = w.astype(np.float64)
+            scale = max(float(np.max(np.abs(w64), initial=0.0)), abs(w_b))
+            if scale == 0.0:
+                break
+            norm = scale * math.sqrt(float(np.dot(w64 / scale, w64 / scale)) + (w_b / scale) ** 2)
+            lambda_max = norm  # ||M v|| with ||v|| = 1 converges to lambda_max from below
+            if not math.isfinite(norm):
+                break
+            v, v_b = w / norm, w_b / norm
+    if not (math.isfinite(lambda_max) and math.isfinite(max_weighted_sq_norm)):
+        raise ValueError(
+            f"eta0='auto' cannot size the step for this X: its curvature estimate "
+            f"overflows {X.dtype} (the features are too large to square and sum). "
+            "Scale the features, e.g. with StandardScaler, or set eta0 to a number."
+        )
     # All rows, zero weights included: batches are drawn from all of them.
     return Curvature(lambda_max, max_weighted_sq_norm, n_samples)
+
+
+def _squared_row_norms(X):
+    """``||x_i||^2`` in float64, with no float64 copy of dense X.
+
+    In X's own dtype float32 rows of 1e18 overflow to inf, which made the
+    "auto" step 0: a model that never moved and still "converged".
+    """
+    with np.errstate(over="ignore"):  # inf is reported by estimate_curvature
+        if sp.issparse(X):
+            data = np.square(X.data, dtype=np.float64)
+            squares = sp.csr_matrix((data, X.indices, X.indptr), X.shape)
+            return np.asarray(squares.sum(axis=1)).ravel()
+        return np.einsum("ij,ij->i", X, X, dtype=np.float64)
 
 
 class SGDOptimizer:

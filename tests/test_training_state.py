@@ -331,3 +331,45 @@ def test_only_the_main_thread_limits_the_blas_threads(monkeypatch):
     assert controller.calls == [(threading.main_thread().name, 1)]
     assert seen == [1, 1, 1]  # every epoch under the limit
     assert controller.threads == 2  # and restored
+
+
+@pytest.mark.parametrize(
+    "dtype, scale", [(np.float32, 1e15), (np.float32, 1e18), (np.float64, 1e100)]
+)
+@pytest.mark.parametrize("sparse", [False, True])
+def test_auto_step_scales_with_the_features_however_large(dtype, scale, sparse):
+    """Scaling X by c scales the curvature by c**2, so eta0="auto" by 1 / c**2, and
+    (with alpha=0, no intercept) the model by 1 / c: the same predictions. The estimate once
+    overflowed float32 at c = 1e15 and made the step 0 (or NaN, then 1): a model
+    that never moved but "converged"."""
+    import scipy.sparse as sp
+
+    X, y = standardised("iris")
+    X = X.astype(dtype)
+    big = (X * dtype(scale)).astype(dtype)
+    as_input = sp.csr_matrix if sparse else np.asarray
+    # No intercept: its constant feature 1 does not scale with X.
+    params = dict(alpha=0.0, fit_intercept=False, max_iter=5, tol=None, random_state=0)
+    small_model = SoftmaxRegressor(**params).fit(as_input(X), y)
+    big_model = SoftmaxRegressor(**params).fit(as_input(big), y)
+    assert_allclose(
+        big_model._optimizer.eta0 * scale**2, small_model._optimizer.eta0, rtol=1e-5
+    )
+    assert_allclose(
+        big_model.decision_function(as_input(big)),
+        small_model.decision_function(as_input(X)),
+        rtol=1e-3 if dtype == np.float32 else 1e-9,
+        atol=1e-3 if dtype == np.float32 else 1e-9,
+    )
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_auto_step_on_features_too_large_to_square_is_a_clear_error(sparse):
+    import scipy.sparse as sp
+
+    X, y = standardised("iris")
+    big = X * 1e160  # squares overflow float64
+    model = SoftmaxRegressor()
+    with pytest.raises(ValueError, match="eta0='auto' cannot size the step.*StandardScaler"):
+        model.fit(sp.csr_matrix(big) if sparse else big, y)
+    assert not hasattr(model, "coef_")
