@@ -11,7 +11,7 @@ import math
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_random_state
-from sklearn.utils.extmath import safe_sparse_dot
+from sklearn.utils.extmath import row_norms, safe_sparse_dot
 from sklearn.utils.random import sample_without_replacement
 
 LEARNING_RATES = ("constant", "optimal", "invscaling", "adaptive")
@@ -193,18 +193,37 @@ def estimate_curvature(
     return Curvature(lambda_max, max_weighted_sq_norm, n_samples)
 
 
-def _squared_row_norms(X):
-    """``||x_i||^2`` in float64, with no float64 copy of dense X.
+_NORM_CHUNK_NNZ = 2**20
 
-    In X's own dtype float32 rows of 1e18 overflow to inf, which made the
-    "auto" step 0: a model that never moved and still "converged".
+
+def _squared_row_norms(X):
+    """``||x_i||^2``, in float64 where X's own dtype overflows.
+
+    sklearn's ``row_norms`` sums in X's dtype, without a copy; float32 rows of
+    1e18 overflow there to inf, which made the "auto" step 0: a model that never
+    moved and still "converged". Only then are the sums redone in float64, which
+    for dense float32 X costs ~3x the time, so not on every fit.
     """
+    norms = row_norms(X, squared=True)
+    if np.isfinite(norms).all() or X.dtype == np.float64:
+        return norms
     with np.errstate(over="ignore"):  # inf is reported by estimate_curvature
-        if sp.issparse(X):
-            data = np.square(X.data, dtype=np.float64)
-            squares = sp.csr_matrix((data, X.indices, X.indptr), X.shape)
-            return np.asarray(squares.sum(axis=1)).ravel()
-        return np.einsum("ij,ij->i", X, X, dtype=np.float64)
+        if not sp.issparse(X):
+            return np.einsum("ij,ij->i", X, X, dtype=np.float64)
+        # By chunks of about _NORM_CHUNK_NNZ non-zeros: small float64 squares.
+        norms = np.zeros(X.shape[0])
+        start = 0
+        while start < X.shape[0]:
+            lo = X.indptr[start]
+            stop = max(start + 1, int(np.searchsorted(X.indptr, lo + _NORM_CHUNK_NNZ, "right")) - 1)
+            bounds = X.indptr[start : stop + 1]
+            filled = np.flatnonzero(np.diff(bounds))
+            if len(filled):
+                squares = np.square(X.data[lo : bounds[-1]], dtype=np.float64)
+                # Each non-empty row's sum runs to the next non-empty row's start.
+                norms[start + filled] = np.add.reduceat(squares, bounds[filled] - lo)
+            start = stop
+        return norms
 
 
 class SGDOptimizer:

@@ -373,3 +373,21 @@ def test_auto_step_on_features_too_large_to_square_is_a_clear_error(sparse):
     with pytest.raises(ValueError, match="eta0='auto' cannot size the step.*StandardScaler"):
         model.fit(sp.csr_matrix(big) if sparse else big, y)
     assert not hasattr(model, "coef_")
+
+
+@pytest.mark.parametrize("chunk_nnz", [1, 5, 2**20])
+def test_float64_row_norms_of_overflowing_float32_csr(monkeypatch, chunk_nnz):
+    """The float64 fallback sums each row of a CSR matrix, by chunks of non-zeros,
+    with empty rows first, last and in between. Oracle: dense float64 squares."""
+    import scipy.sparse as sp
+
+    import sksoftmax._optim as optim
+
+    monkeypatch.setattr(optim, "_NORM_CHUNK_NNZ", chunk_nnz)
+    rng = np.random.default_rng(0)
+    dense = rng.standard_normal((40, 9)) * 1e20  # every square overflows float32
+    dense[rng.random(dense.shape) < 0.6] = 0.0
+    dense[[0, 5, 6, 39]] = 0.0
+    X = sp.csr_matrix(dense.astype(np.float32))
+    expected = (X.toarray().astype(np.float64) ** 2).sum(axis=1)
+    assert_allclose(optim._squared_row_norms(X), expected, rtol=1e-12)
