@@ -182,7 +182,8 @@ def estimate_curvature(
             lambda_max = norm  # ||M v|| with ||v|| = 1 converges to lambda_max from below
             if not math.isfinite(norm):
                 break
-            v, v_b = w / norm, w_b / norm
+            # In float64 first: a norm past float32's range would make v all zeros.
+            v, v_b = (w64 / norm).astype(X.dtype), w_b / norm
     if not (math.isfinite(lambda_max) and math.isfinite(max_weighted_sq_norm)):
         raise ValueError(
             f"eta0='auto' cannot size the step for this X: its curvature estimate "

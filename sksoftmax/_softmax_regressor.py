@@ -443,7 +443,13 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
             # On a fitted model, dense X is scanned for NaN and infinity by _train:
             # skipped where the compiled epoch checks every row in flight (the scan
             # was a fifth of a streamed epoch), run before training elsewhere.
-            defer_finite_check = not first_call and not sp.issparse(X)
+            # Not when eta0="auto" has no curvature yet (set_params after a numeric
+            # eta0): its estimate reads X before training.
+            defer_finite_check = (
+                not first_call
+                and not sp.issparse(X)
+                and (self.eta0 != "auto" or getattr(self, "_curvature", None) is not None)
+            )
             X, y = validate_data(
                 self,
                 X,
@@ -668,7 +674,8 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
             optimizer,
             n_iter=self.n_iter_,
             loss_curve=list(self.loss_curve_),
-            weight_scale=self._weight_scale,
+            # A model pickled before the scale was kept: each call's own mean, as then.
+            weight_scale=getattr(self, "_weight_scale", None),
         )
 
     def _validation_split(self, y_idx, rng):
@@ -739,6 +746,14 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
         # the model half as far, a chunk of one class feels its class_weight).
         weight_scale = state.weight_scale
         weights = None if np.all(sample_weight == weight_scale) else sample_weight / weight_scale
+
+        def visited_weight(order, n_seen):
+            """Sum of the (scaled) weights of the rows an epoch visited: the
+            loss is their weighted mean, whatever the scale."""
+            if weights is None:
+                return float(n_seen)
+            rows = slice(n_seen) if order is None else order[:n_seen]
+            return float(weights[rows].sum(dtype=np.float64))
         if not self.fit_intercept:
             # set_params(fit_intercept=False) on a fitted model: the intercept is 0.
             intercept[...] = 0.0
@@ -822,7 +837,9 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
                 # wide sparse problem cost more than the epoch's own work on it); a
                 # non-finite weight makes the norm non-finite.
                 sq_norm = float(np.einsum("ij,ij->", coef, coef, dtype=np.float64))
-                loss = loss_sum / n_seen + 0.5 * self.alpha * sq_norm
+                seen_weight = visited_weight(order, n_seen)  # 0 only if stopped early
+                data_loss = loss_sum / seen_weight if seen_weight > 0 else 0.0
+                loss = data_loss + 0.5 * self.alpha * sq_norm
                 if not np.isfinite(loss) or last_step_diverged(order, n_seen):
                     raise_diverged()
                 epochs += 1

@@ -1149,3 +1149,22 @@ def test_interrupted_partial_fit_still_rejects_nan_in_rows_it_did_not_reach(
     untouched.partial_fit(X, y)
     assert_array_equal(clf.coef_, untouched.coef_)
     assert clf.t_ == untouched.t_
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_nan_in_X_when_eta0_auto_must_first_estimate_the_curvature(force_path, path):
+    """A model fitted with a number for eta0, then set to eta0="auto": partial_fit
+    estimates the curvature from X before training, so X must be scanned first,
+    or the NaN surfaces as an overflowing curvature estimate."""
+    force_path(path)
+    X, y = make_problem(N_SAMPLES, N_FEATURES, 3, np.float64, sparse=False)
+    clf = _partially_fitted(X, y, eta0=0.1).set_params(eta0="auto")
+    untouched = _partially_fitted(X, y, eta0=0.1).set_params(eta0="auto")
+    bad = X.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(ValueError) as info:
+        clf.partial_fit(bad, y)
+    assert str(info.value) == _sklearn_error(bad)
+    clf.partial_fit(X, y)
+    untouched.partial_fit(X, y)
+    assert_array_equal(clf.coef_, untouched.coef_)

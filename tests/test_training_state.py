@@ -313,11 +313,14 @@ def test_only_the_main_thread_limits_the_blas_threads(monkeypatch):
     controller = Controller()
     monkeypatch.setattr(module, "_blas_controller", controller)
     X, y = standardised("iris")
+    fitted_in_worker = []
     worker = threading.Thread(
-        target=SoftmaxRegressor(max_iter=3, tol=None).fit, args=(X, y), name="worker"
+        target=lambda: fitted_in_worker.append(SoftmaxRegressor(max_iter=3, tol=None).fit(X, y)),
+        name="worker",
     )
     worker.start()
     worker.join()
+    assert len(fitted_in_worker) == 1, "the fit in the worker thread failed"
     assert controller.calls == []
     seen = []
     original = EpochEngine.run_epoch
@@ -334,7 +337,9 @@ def test_only_the_main_thread_limits_the_blas_threads(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "dtype, scale", [(np.float32, 1e15), (np.float32, 1e18), (np.float64, 1e100)]
+    "dtype, scale",
+    # 1.3e19: ||w|| past float32's range while w's entries are not (v came out all 0).
+    [(np.float32, 1e15), (np.float32, 1e18), (np.float32, 1.3e19), (np.float64, 1e100)],
 )
 @pytest.mark.parametrize("sparse", [False, True])
 def test_auto_step_scales_with_the_features_however_large(dtype, scale, sparse):
@@ -391,3 +396,33 @@ def test_float64_row_norms_of_overflowing_float32_csr(monkeypatch, chunk_nnz):
     X = sp.csr_matrix(dense.astype(np.float32))
     expected = (X.toarray().astype(np.float64) ** 2).sum(axis=1)
     assert_allclose(optim._squared_row_norms(X), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("chunk", ["weighted 0.01", "one class, class_weight 4"])
+def test_partial_fit_loss_is_the_weighted_mean_whatever_the_weight_scale(chunk):
+    """The loss a call reports is the weighted mean cross-entropy of its chunk
+    (one batch here, so taken at the weights before the call) plus the penalty,
+    however the chunk's weights compare with those of the first call.
+    Oracle: sklearn's log_loss."""
+    from sklearn.metrics import log_loss
+
+    X, y = standardised("iris")
+    class_weight = {0: 4.0, 1: 1.0, 2: 1.0} if "class" in chunk else None
+    model = SoftmaxRegressor(batch_size=len(y), class_weight=class_weight, random_state=0)
+    for _ in range(20):
+        model.partial_fit(X, y, classes=[0, 1, 2])
+    rows = np.flatnonzero(y == 0) if "class" in chunk else np.arange(len(y))
+    weights = None if "class" in chunk else np.full(len(rows), 0.01)
+    proba_before = model.predict_proba(X[rows])
+    model.partial_fit(X[rows], y[rows], sample_weight=weights)
+    expected = log_loss(y[rows], proba_before, sample_weight=weights, labels=[0, 1, 2])
+    expected += 0.5 * model.alpha * float(np.sum(model.coef_**2))
+    assert_allclose(model.loss_curve_[-1], expected, rtol=1e-10)
+
+
+def test_partial_fit_on_a_model_pickled_before_the_weight_scale_was_kept():
+    X, y = standardised("iris")
+    model = SoftmaxRegressor(random_state=0).partial_fit(X, y, classes=[0, 1, 2])
+    del model._weight_scale  # what an older sksoftmax pickled
+    model.partial_fit(X, y, sample_weight=np.full(len(y), 3.0))
+    assert model._weight_scale == 3.0  # then each call's own mean, as it was
