@@ -22,7 +22,10 @@ compiled call per chunk of batches:
 Tried and dropped: software prefetch of the next batch's rows (during the
 gradient pass, or a few rows ahead in the logits pass) made epochs 10-20%
 slower; on this machine one core's memory reads are limited by its
-outstanding-miss buffers, which prefetches compete for. Also dropped: each
+outstanding-miss buffers, which prefetches compete for. Nor did a helper
+thread on the other core reading the next chunk's rows ahead of the training
+thread (512-4096 rows ahead: 0-8% slower), so the other core's cache is no
+shortcut to this one's. Also dropped: each
 batch split over both cores (``prange``), 1.5x faster on an idle machine but
 up to 46x slower with the other core busy, as every batch waits at a barrier
 for a descheduled thread.
