@@ -87,17 +87,26 @@ def make_dense(n_train, n_test, n_features=784, n_classes=10, seed=0):
 
 
 def load_fashion_mnist(n_train, n_test):
-    """Fashion-MNIST from OpenML, pixels / 255; None if it cannot be fetched."""
-    from sklearn.datasets import fetch_openml
+    """Fashion-MNIST through sksoftmax's loader (OpenML, cached; pixels in [0, 1]),
+    as float64; None if it cannot be loaded.
+
+    The package's loader, not a bare ``fetch_openml``: it carries the workaround
+    for the pandas label parsing that makes ``fetch_openml`` fail, and a failing
+    ``fetch_openml`` deletes the cached copy before retrying.
+    """
+    from sksoftmax.datasets import load_fashion_mnist as load
 
     try:
-        X, y = fetch_openml("Fashion-MNIST", version=1, return_X_y=True, as_frame=False)
-    except Exception as exc:  # no network, OpenML down, ...
-        print(f"Could not fetch Fashion-MNIST ({exc!r}); using the synthetic workload.")
+        data = load()
+    except (ConnectionError, OSError, ValueError) as exc:  # offline, OpenML down, ...
+        print(f"Could not load Fashion-MNIST ({exc}); using the synthetic workload.")
         return None
-    X = np.ascontiguousarray(X, dtype=np.float64) / 255.0
-    y = y.astype(np.int64)
-    return X[:n_train], y[:n_train], X[60000 : 60000 + n_test], y[60000 : 60000 + n_test]
+    return (
+        np.ascontiguousarray(data.X_train[:n_train], dtype=np.float64),
+        data.y_train[:n_train].astype(np.int64),
+        np.ascontiguousarray(data.X_test[:n_test], dtype=np.float64),
+        data.y_test[:n_test].astype(np.int64),
+    )
 
 
 def make_sparse(n_rows, n_features, nnz_per_row, n_classes=20, seed=0):
@@ -1100,7 +1109,8 @@ def main():
         type=int,
         nargs="+",
         default=None,
-        help=f"batch sizes of the per-epoch runs (default: the default, {DEFAULT_BATCH}, and 128)",
+        help=f"batch sizes of the per-epoch runs (default: {sorted({DEFAULT_BATCH, 128})}, "
+        "SoftmaxRegressor's default and 128)",
     )
     parser.add_argument(
         "--threads",

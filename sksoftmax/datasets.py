@@ -7,6 +7,7 @@ Only :func:`load_fashion_mnist` lives here: the other datasets the demo uses
 import gzip
 import http.client
 import os
+import zlib
 from pathlib import Path
 from urllib.error import URLError
 
@@ -99,8 +100,12 @@ def read_idx(path):
     """
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        # A partial download, or not gzip at all, in a ".gz" file.
+        raise ValueError(f"{path} is not a complete gzip file ({exc}).") from exc
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
         raise ValueError(f"{path} is not an IDX file: bad magic number {raw[:4].hex()!r}")
     type_code, ndim = raw[2], raw[3]
@@ -181,10 +186,11 @@ def _load_openml(data_home, n_retries, delay):
             f"Could not download Fashion-MNIST from OpenML ({_OPENML_URL}): {reason}. "
             f"No cached copy was found under {os.path.join(data_home, 'openml')}. "
             "Either run load_fashion_mnist() once on a machine with internet access "
-            f"and copy the folder {data_home} here (pass data_home=... or set "
-            "SCIKIT_LEARN_DATA to where you put it), or download the four original "
-            f"IDX files (train-images-idx3-ubyte.gz, ...) from {_GITHUB_URL} and pass "
-            "idx_folder=<the folder holding them>."
+            f"and copy the folder {data_home} here (pass data_home=..., --data-home "
+            "on the command line, or set SCIKIT_LEARN_DATA to where you put it), or "
+            "download the four original IDX files (train-images-idx3-ubyte.gz, ...) "
+            f"from {_GITHUB_URL} and pass idx_folder=<the folder holding them> "
+            "(--idx-folder on the command line)."
         ) from exc
     data_id = int(bunch.details["id"])
     if data_id != FASHION_MNIST_DATA_ID:

@@ -74,6 +74,7 @@ def test_offline_without_cache_says_how_to_fix(monkeypatch, tmp_path):
     assert "Could not download Fashion-MNIST from OpenML" in message
     assert "No cached copy" in message and str(tmp_path) in message
     assert "idx_folder" in message and "train-images-idx3-ubyte.gz" in message
+    assert "--data-home" in message and "--idx-folder" in message  # for CLI users
 
 
 def test_return_X_y(monkeypatch, tmp_path):
@@ -146,5 +147,39 @@ def test_read_idx_rejects_malformed_files(tmp_path, raw, match):
         read_idx(path)
 
 
+@pytest.mark.parametrize("damage", ["truncated download", "not gzip"])
+def test_read_idx_rejects_a_broken_gz_file_with_valueerror(tmp_path, damage):
+    raw = struct.pack(">BBBBI", 0, 0, 0x08, 1, 4) + bytes([3, 1, 4, 1])
+    packed = gzip.compress(raw)
+    path = tmp_path / "labels-idx1-ubyte.gz"
+    path.write_bytes(packed[: len(packed) // 2] if damage == "truncated download" else raw)
+    with pytest.raises(ValueError, match="not a complete gzip file"):
+        read_idx(path)
+
+
 def test_class_names_constant():
     assert list(FASHION_MNIST_CLASSES) == CLASS_NAMES
+
+
+def test_benchmark_loads_fashion_mnist_through_the_package_loader(monkeypatch, tmp_path):
+    """benchmarks/run.py --dataset fashion-mnist once called fetch_openml bare: it
+    failed on the label parsing the package works around, and the failure made
+    fetch_openml delete the cached copy."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "benchmark_run", Path(__file__).parents[1] / "benchmarks" / "run.py"
+    )
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    fake.serve_fake_openml(monkeypatch, n_samples=70)
+    monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path))
+    X_train, y_train, X_test, y_test = benchmark.load_fashion_mnist(30, 5)
+    assert X_train.shape == (30, 784) and X_test.shape == (5, 784)
+    assert X_train.dtype == np.float64 and X_train.flags.c_contiguous
+    assert 0.0 <= X_train.min() and X_train.max() <= 1.0
+    assert y_train.dtype == np.int64 and set(y_train) <= set(range(10))
+    cached = list((tmp_path / "openml").rglob("*.gz"))
+    assert cached, "the download was not cached"
+    assert benchmark.load_fashion_mnist(30, 5) is not None  # and is read back from it
+    assert cached == list((tmp_path / "openml").rglob("*.gz"))
