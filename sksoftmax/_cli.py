@@ -2,10 +2,12 @@
 
 import argparse
 import csv
+import math
 import os
 import sys
 import time
 import warnings
+from array import array
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,7 @@ from sklearn.metrics import accuracy_score, log_loss
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils import check_random_state
 
 from ._softmax_regressor import SoftmaxRegressor
 
@@ -53,6 +56,7 @@ datasets:
                  60,000/10,000 split. Training takes minutes: try --max-samples.
   FILE.csv       your own data: a header row, numeric feature columns and a
                  class column named by --target; split 75/25, stratified
+                 (FILE.tsv: the same, tab-separated)
 
 examples:
   python -m sksoftmax
@@ -103,6 +107,19 @@ def _eta0(text):
     return "auto" if text == "auto" else _float_in(0, None, low_open=True)(text)
 
 
+def _delimiter(text):
+    # A shell passes --delimiter '\t' as backslash + t; nobody means a
+    # two-character delimiter, which the csv module rejects anyway.
+    if text == "\\t":
+        return "\t"
+    if len(text) != 1 or text in '"\r\n':
+        raise argparse.ArgumentTypeError(
+            "expected a single character other than a quote or a newline, "
+            f"or \\t for tab, got {text!r}"
+        )
+    return text
+
+
 def build_parser():
     parser = _Parser(
         prog=PROG,
@@ -121,7 +138,11 @@ def build_parser():
         "--target", metavar="COLUMN", help="the class column of a CSV file (required for CSV)"
     )
     data.add_argument(
-        "--delimiter", default=",", metavar="CHAR", help="CSV field delimiter (default: ',')"
+        "--delimiter",
+        type=_delimiter,
+        metavar="CHAR",
+        help="CSV field delimiter, one character; \\t for tab (default: tab for a "
+        "*.tsv file, ',' otherwise)",
     )
     data.add_argument(
         "--test-size",
@@ -196,7 +217,8 @@ def build_parser():
         "--plot",
         metavar="FILE.png",
         help="save a figure (SoftmaxRegressor's loss curve and test confusion matrix); "
-        "needs matplotlib",
+        "the extension picks the format (png, pdf, svg, ...), .png is added when there "
+        "is none; needs matplotlib",
     )
     output.add_argument("--quiet", action="store_true", help="do not print a line per epoch")
     output.add_argument(
@@ -213,11 +235,19 @@ def build_parser():
 
 
 class _Data:
-    def __init__(self, name, X_train, X_test, y_train, y_test, class_names):
+    def __init__(self, name, X_train, X_test, y_train, y_test, class_names, classes):
         self.name = name
         self.X_train, self.X_test = X_train, X_test
         self.y_train, self.y_test = y_train, y_test
-        self.class_names = class_names
+        # The labels of all classes, in the order of class_names: either split may lack some.
+        self.class_names, self.classes = class_names, classes
+        self.n_samples = len(y_train) + len(y_test)
+        self.n_train_available = len(y_train)  # before --max-samples
+
+
+def _plain(value):
+    """A numpy scalar as the Python value it holds: messages show 1, not np.int64(1)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _dataset_key(text):
@@ -234,25 +264,42 @@ def _looks_like_path(text):
 
 
 def _parse_labels(values):
-    """Labels as int when they all are integers (so 10 sorts after 9), else str."""
+    """Labels as int when they all are integers (so 10 sorts after 9), else str.
+
+    Only labels that read back unchanged become int: "01" or "+1" would
+    otherwise merge with "1" into one class.
+    """
     try:
-        return np.array([int(v) for v in values])
+        numbers = [int(v) for v in values]
     except ValueError:
+        numbers = None
+    if numbers is None or any(str(n) != v for n, v in zip(numbers, values, strict=True)):
         return np.array(values, dtype=object)
+    return np.array(numbers)
+
+
+def _first_unusable(cells):
+    """Index of the first cell that is not a finite number, or None."""
+    for j, cell in enumerate(cells):
+        try:
+            if math.isfinite(float(cell)):
+                continue
+        except ValueError:
+            pass
+        return j
+    return None
 
 
 def read_csv(path, target, delimiter=","):
     """Read numeric features and a class column from a CSV file with a header.
 
     Returns ``(X, y, feature_names)``; raises InputError with a one-line
-    message for anything the demo cannot use.
+    message for anything the demo cannot use. Blank lines are skipped.
     """
     where = f"CSV file {str(path)!r}"
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = [
-                row for row in csv.reader(f, delimiter=delimiter) if any(c.strip() for c in row)
-            ]
+            return _parse_csv(csv.reader(f, delimiter=delimiter), target, where, delimiter)
     except FileNotFoundError:
         raise InputError(f"cannot read {where}: no such file") from None
     except IsADirectoryError:
@@ -261,10 +308,26 @@ def read_csv(path, target, delimiter=","):
         raise InputError(f"cannot read {where}: not a UTF-8 text file") from None
     except (OSError, csv.Error) as exc:
         raise InputError(f"cannot read {where}: {exc}") from None
-    if not rows:
+
+
+def _records(reader):
+    """(line, row) of each non-blank row, line being where the row starts."""
+    end = 0
+    for row in reader:
+        line, end = end + 1, reader.line_num  # a quoted field can span lines
+        if any(c.strip() for c in row):
+            yield line, row
+
+
+def _parse_csv(reader, target, where, delimiter):
+    # Row by row straight into a flat float buffer: keeping every cell as a str
+    # until the end took ten times the memory of the result, and converting the
+    # cells one by one in Python most of the time.
+    rows = _records(reader)
+    _, header = next(rows, (None, None))
+    if header is None:
         raise InputError(f"{where} is empty")
-    header = [name.strip() for name in rows[0]]
-    body = rows[1:]
+    header = [name.strip() for name in header]
     if target is None:
         raise InputError(
             f"{where} needs --target COLUMN, the class column; columns: {', '.join(header)}"
@@ -275,37 +338,55 @@ def read_csv(path, target, delimiter=","):
         )
     if len(header) < 2:
         raise InputError(f"{where} has no feature column besides the target {target!r}")
-    if not body:
-        raise InputError(f"{where} has a header but no data rows")
     t = header.index(target)
-    for line, row in enumerate(body, start=2):
+    feature_names = header[:t] + header[t + 1 :]
+    values = array("d")
+    labels = []
+    no_label = None  # line of the first missing class label
+    # (feature column, line, cell) of the first unusable cell, column by column
+    # as the message always went: it names the leftmost non-numeric column.
+    unusable = None
+    for line, row in rows:
         if len(row) != len(header):
             raise InputError(
                 f"{where}, line {line}: {len(row)} fields where the header has {len(header)} "
                 f"(delimiter {delimiter!r}; see --delimiter)"
             )
-    feature_names = [name for j, name in enumerate(header) if j != t]
-    X = np.empty((len(body), len(header) - 1))
-    for j_out, j in enumerate(c for c in range(len(header)) if c != t):
-        for i, row in enumerate(body):
-            cell = row[j].strip()
-            try:
-                value = float(cell)
-            except ValueError:
-                value = None
-            if value is None or not np.isfinite(value):
-                what = "a missing value" if cell in ("", "NA", "nan", "NaN") else repr(cell)
-                raise InputError(
-                    f"{where}: feature column {header[j]!r} is not numeric ({what} on line "
-                    f"{i + 2}); encode or drop non-numeric columns"
-                )
-            X[i, j_out] = value
-    labels = [row[t].strip() for row in body]
-    if "" in labels:
+        label = row.pop(t).strip()
+        if not label and no_label is None:
+            no_label = line
+        labels.append(label)
+        if unusable is not None:
+            # X is lost anyway; only an earlier column can hold an earlier unusable cell.
+            del row[unusable[0] :]
+        try:
+            x = list(map(float, row))
+            # The sum is finite unless some value is inf or nan (or it overflows,
+            # which costs a needless look below).
+            finite = math.isfinite(sum(x))
+        except ValueError:
+            finite = False
+        if not finite:
+            j = _first_unusable(row)
+            if j is not None:
+                unusable = (j, line, row[j].strip())
+                continue
+        if unusable is None:
+            values.extend(x)
+    if not labels:
+        raise InputError(f"{where} has a header but no data rows")
+    if unusable is not None:
+        j, line, cell = unusable
+        what = "a missing value" if cell in ("", "NA", "nan", "NaN") else repr(cell)
         raise InputError(
-            f"{where}: the target column {target!r} has a missing value on line "
-            f"{labels.index('') + 2}"
+            f"{where}: feature column {feature_names[j]!r} is not numeric ({what} on line "
+            f"{line}); encode or drop non-numeric columns"
         )
+    if no_label is not None:
+        raise InputError(
+            f"{where}: the target column {target!r} has a missing value on line {no_label}"
+        )
+    X = np.frombuffer(values, dtype=np.float64).reshape(len(labels), len(feature_names))
     return X, _parse_labels(labels), feature_names
 
 
@@ -313,20 +394,52 @@ def _split(X, y, args, where):
     classes, counts = np.unique(y, return_counts=True)
     if len(classes) < 2:
         raise InputError(
-            f"{where} has only one class ({classes[0]!r}); a classifier needs at least two"
+            f"{where} has only one class ({_plain(classes[0])!r}); a classifier needs at least two"
         )
     if counts.min() < 2:
-        lonely = classes[counts.argmin()]
+        lonely = _plain(classes[counts.argmin()])
         raise InputError(
-            f"{where}: class {lonely!r} has a single sample; each class needs at least two "
-            "to appear in both the training and the test set"
+            f"{where}: class {lonely!r} has a single sample; the stratified split into "
+            "training and test sets needs at least two of each class"
         )
     try:
-        return train_test_split(
+        X_train, X_test, y_train, y_test = train_test_split(
             X, y, test_size=args.test_size, stratify=y, random_state=args.random_state
         )
     except ValueError as exc:
         raise InputError(f"{where}: cannot split for testing: {exc}") from None
+    # A large --test-size can take every sample of a rare class: the models
+    # could then not even name the class their test set holds.
+    untrained = np.setdiff1d(classes, y_train)
+    if untrained.size:
+        c = untrained[0]
+        raise InputError(
+            f"{where}: --test-size {args.test_size} puts all {counts[classes == c][0]} "
+            f"samples of class {_plain(c)!r} in the test set; lower --test-size"
+        )
+    return X_train, X_test, y_train, y_test
+
+
+def _stratified_subset(y, n, random_state):
+    """Indices of n samples of y: one of each class, the rest shared in proportion.
+
+    train_test_split(stratify=y) fails when it would leave out fewer samples
+    than there are classes, or when a class has a single sample, and it may
+    leave a rare class out of the subset altogether.
+    """
+    _, y_class, counts = np.unique(y, return_inverse=True, return_counts=True)
+    spare = counts - 1
+    share = (n - len(counts)) * spare  # integers: the rounding must add up exactly
+    take = share // spare.sum()
+    short = n - len(counts) - take.sum()
+    # Largest remainders first; those without one (exact shares) never need it.
+    take[np.argsort(-(share % spare.sum()), kind="stable")[:short]] += 1
+    rng = check_random_state(random_state)
+    chosen = [
+        rng.choice(np.flatnonzero(y_class == k), size=m + 1, replace=False)
+        for k, m in enumerate(take)
+    ]
+    return rng.permutation(np.concatenate(chosen))
 
 
 def load_data(args):
@@ -350,7 +463,18 @@ def load_data(args):
                 # fetch_openml warns before each retry; the error below says it all.
                 warnings.filterwarnings("ignore", message="A network error occurred")
                 bunch = load_fashion_mnist(data_home=args.data_home, idx_folder=args.idx_folder)
-        except (FileNotFoundError, ValueError) as exc:
+        except ConnectionError:
+            raise  # no network: exit status 1 (main), not a bad argument
+        except (OSError, ValueError) as exc:
+            # The loader's own messages say what is wrong; a bare OSError, such
+            # as --data-home naming a file, gets "cannot load" and no errno.
+            if isinstance(exc, OSError) and exc.strerror and exc.filename:
+                reason = exc.strerror
+                if isinstance(exc, FileExistsError):  # from makedirs(data_home)
+                    reason = "it exists and is not a folder"
+                raise InputError(
+                    f"cannot load Fashion-MNIST: {str(exc.filename)!r}: {reason}"
+                ) from None
             raise InputError(str(exc)) from None
         data = _Data(
             key,
@@ -359,23 +483,29 @@ def load_data(args):
             bunch.y_train,
             bunch.y_test,
             list(bunch.target_names),
+            np.arange(len(bunch.target_names)),
         )
     elif key is not None:
         bunch = _BUNDLED[key]()
         X_train, X_test, y_train, y_test = _split(bunch.data, bunch.target, args, key)
         names = [str(name) for name in bunch.target_names]
-        data = _Data(key, X_train, X_test, y_train, y_test, names)
+        data = _Data(key, X_train, X_test, y_train, y_test, names, np.arange(len(names)))
     else:
-        X, y, _ = read_csv(args.dataset, args.target, args.delimiter)
+        delimiter = args.delimiter
+        if delimiter is None:
+            delimiter = "\t" if args.dataset.lower().endswith(".tsv") else ","
+        X, y, _ = read_csv(args.dataset, args.target, delimiter)
         where = f"the target column {args.target!r} of {args.dataset!r}"
         X_train, X_test, y_train, y_test = _split(X, y, args, where)
+        classes = np.unique(y)
         data = _Data(
             Path(args.dataset).name,
             X_train,
             X_test,
             y_train,
             y_test,
-            [str(c) for c in np.unique(y)],
+            [str(c) for c in classes],
+            classes,
         )
     if args.max_samples is not None and args.max_samples < len(data.y_train):
         n_classes = len(np.unique(data.y_train))
@@ -384,13 +514,8 @@ def load_data(args):
                 f"--max-samples {args.max_samples} is too small for {n_classes} classes "
                 f"(at least {2 * n_classes})"
             )
-        data.X_train, _, data.y_train, _ = train_test_split(
-            data.X_train,
-            data.y_train,
-            train_size=args.max_samples,
-            stratify=data.y_train,
-            random_state=args.random_state,
-        )
+        keep = _stratified_subset(data.y_train, args.max_samples, args.random_state)
+        data.X_train, data.y_train = data.X_train[keep], data.y_train[keep]
     return data
 
 
@@ -466,6 +591,9 @@ def save_figure(path, softmax_pipe, data, optimum=None):
         softmax_pipe,
         data.X_test,
         data.y_test,
+        # All classes, so that the rows match display_labels even when the
+        # test set lacks a rare class.
+        labels=data.classes,
         display_labels=labels,
         ax=ax_cm,
         colorbar=False,
@@ -473,30 +601,65 @@ def save_figure(path, softmax_pipe, data, optimum=None):
         xticks_rotation="vertical" if n_classes > 4 else "horizontal",
     )
     ax_cm.set_title("test confusion matrix")
-    fig.savefig(path, dpi=90)
+    try:
+        fig.savefig(path, dpi=90)
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        reason = reason.strip().splitlines()[0] if reason.strip() else type(exc).__name__
+        raise InputError(f"cannot write --plot {str(path)!r}: {reason}") from None
+
+
+def _plot_path(text):
+    """The file ``--plot text`` will write, checked before the training it would waste.
+
+    Like matplotlib's savefig, the extension picks the format, and a name
+    without one gets the default format's (.png) appended; raises InputError.
+    """
+    try:
+        import matplotlib
+        from matplotlib.backend_bases import FigureCanvasBase
+    except ImportError:
+        raise InputError(
+            "--plot needs matplotlib, which is not installed: "
+            "pip install matplotlib (or pip install 'sksoftmax[examples]')"
+        ) from None
+    if not text:
+        raise InputError("--plot needs a file name")
+    if os.path.isdir(text):
+        raise InputError(f"cannot write --plot {text!r}: it is a directory")
+    fmt = os.path.splitext(text)[1][1:].lower()
+    if not fmt:
+        fmt = matplotlib.rcParams["savefig.format"]
+        text = f"{text.rstrip('.')}.{fmt}"
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if fmt not in formats:
+        raise InputError(
+            f"cannot write --plot {text!r}: matplotlib has no format {fmt!r}; "
+            f"use one of {', '.join(sorted(formats))}"
+        )
+    path = Path(text)
+    if path.is_dir():
+        raise InputError(f"cannot write --plot {text!r}: it is a directory")
+    folder = path.resolve().parent
+    if not folder.is_dir():
+        raise InputError(f"cannot write --plot {text!r}: no folder {str(folder)!r}")
+    return path
 
 
 def run(args):
     """Load the data, train both models, print the table; return the exit status."""
-    if args.plot is not None:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            raise InputError(
-                "--plot needs matplotlib, which is not installed: "
-                "pip install matplotlib (or pip install 'sksoftmax[examples]')"
-            ) from None
-        folder = Path(args.plot).resolve().parent
-        if not folder.is_dir():
-            raise InputError(f"cannot write --plot {args.plot!r}: no folder {str(folder)!r}")
-
+    figure = _plot_path(args.plot) if args.plot is not None else None
     if args.learning_rate == "optimal" and args.alpha == 0:
         raise InputError("--learning-rate optimal needs --alpha > 0")
     data = load_data(args)
     n_train, n_features = data.X_train.shape
+    subset = ""
+    if n_train < data.n_train_available:
+        subset = f" (--max-samples: {n_train} of the {data.n_train_available} training samples)"
     print(
-        f"Dataset {data.name}: {n_train + len(data.y_test)} samples, {n_features} features, "
-        f"{len(data.class_names)} classes; training on {n_train}, testing on {len(data.y_test)}."
+        f"Dataset {data.name}: {data.n_samples} samples, {n_features} features, "
+        f"{len(data.class_names)} classes; training on {n_train}, testing on {len(data.y_test)}"
+        f"{subset}."
     )
     softmax = Pipeline(
         [
@@ -539,9 +702,9 @@ def run(args):
     )
     for note in notes:
         print(f"note: {note}")
-    if args.plot is not None:
-        save_figure(args.plot, softmax, data, optimum=rows[1]["train obj"])
-        print(f"Figure saved to {args.plot}")
+    if figure is not None:
+        save_figure(figure, softmax, data, optimum=rows[1]["train obj"])
+        print(f"Figure saved to {figure}")
     return OK
 
 

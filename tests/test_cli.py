@@ -11,6 +11,7 @@ import pytest
 from sklearn.datasets import load_iris
 
 from sksoftmax.__main__ import main
+from sksoftmax._cli import InputError, _stratified_subset, read_csv
 
 sys.path.insert(0, str(Path(__file__).parent / "data"))
 import fashion_mnist_fixture as fake  # noqa: E402
@@ -107,11 +108,41 @@ def test_plot_without_matplotlib(monkeypatch, tmp_path, capsys):
     assert not (tmp_path / "x.png").exists()
 
 
+def test_plot_without_extension_says_which_file_it_wrote(tmp_path, capsys):
+    assert main(["--quiet", "--plot", str(tmp_path / "noext")]) == 0
+    assert f"Figure saved to {tmp_path / 'noext.png'}" in capsys.readouterr().out
+    assert (tmp_path / "noext.png").read_bytes().startswith(b"\x89PNG")
+    assert not (tmp_path / "noext").exists()
+
+
+def test_plot_write_failure_is_one_line_exit_2(monkeypatch, tmp_path, capsys):
+    from matplotlib.figure import Figure
+
+    def fail(self, fname, **kwargs):
+        raise FileNotFoundError(2, "No such file or directory", str(fname))
+
+    # Only writing fails, after training: an unwritable place like /proc, portably.
+    monkeypatch.setattr(Figure, "savefig", fail)
+    path = tmp_path / "x.png"
+    assert main(["--quiet", "--plot", str(path)]) == 2
+    captured = capsys.readouterr()
+    table(captured.out)
+    assert captured.err == (
+        f"python -m sksoftmax: error: cannot write --plot {str(path)!r}: "
+        "No such file or directory\n"
+    )
+
+
 def write_csv(path, header, rows):
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(header)
         writer.writerows(rows)
+    return str(path)
+
+
+def write_bytes(path, data):
+    path.write_bytes(data)
     return str(path)
 
 
@@ -121,6 +152,14 @@ def iris_csv(path):
         [*map(str, x), iris.target_names[t]] for x, t in zip(iris.data, iris.target, strict=True)
     ]
     return write_csv(path, ["sepal_l", "sepal_w", "petal_l", "petal_w", "species"], rows)
+
+
+def rare_class_csv(path):
+    """62 rows: classes 0 and 1 with 30 each, class 2 with 2."""
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], [30, 30, 2])
+    X = rng.normal(size=(len(y), 3)) + y[:, None]
+    return write_csv(path, ["a", "b", "c", "y"], [[*x, t] for x, t in zip(X, y, strict=True)])
 
 
 def test_csv_with_target(tmp_path, capsys):
@@ -143,6 +182,114 @@ def test_csv_target_in_first_column_and_plot(tmp_path, capsys):
     assert main(["--dataset", path, "--target", "label", "--quiet", "--plot", str(png)]) == 0
     assert "3 features, 2 classes" in capsys.readouterr().out
     assert png.stat().st_size > 10_000
+
+
+def test_plot_when_a_class_is_missing_from_the_test_set(tmp_path, capsys):
+    from sklearn.model_selection import train_test_split
+
+    path = rare_class_csv(tmp_path / "rare.csv")
+    y = np.repeat([0, 1, 2], [30, 30, 2])
+    _, y_test = train_test_split(y, test_size=0.25, stratify=y, random_state=0)
+    assert 2 not in y_test  # the case this test is about: both samples of class 2 train
+    png = tmp_path / "rare.png"
+    assert main(["--dataset", path, "--target", "y", "--quiet", "--plot", str(png)]) == 0
+    assert "3 classes; training on 46, testing on 16" in capsys.readouterr().out
+    assert png.stat().st_size > 10_000
+
+
+def test_tsv_and_tab_delimiter(tmp_path, capsys):
+    iris = load_iris()
+    lines = ["a\tb\tc\td\tspecies"] + [
+        "\t".join([*map(str, x), str(t)]) for x, t in zip(iris.data, iris.target, strict=True)
+    ]
+    text = "\n".join(lines) + "\n"
+    (tmp_path / "iris.tsv").write_text(text)
+    (tmp_path / "iris.txt").write_text(text)
+    # .tsv: tab by default; other names: --delimiter '\t' as typed in a shell.
+    assert main(["--dataset", str(tmp_path / "iris.tsv"), "--target", "species", "--quiet"]) == 0
+    args = ["--dataset", str(tmp_path / "iris.txt"), "--target", "species", "--quiet"]
+    assert main(args + ["--delimiter", "\\t"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("Dataset iris.tsv: 150 samples, 4 features, 3 classes") == 1
+    assert out.count("Dataset iris.txt: 150 samples, 4 features, 3 classes") == 1
+
+
+@pytest.mark.parametrize("max_samples", [6, 111])
+def test_max_samples_prints_the_full_size(capsys, max_samples):
+    # 111 of iris's 112 training samples leaves out fewer samples than there are
+    # classes, which a stratified train_test_split refuses.
+    assert main(["--quiet", "--max-samples", str(max_samples)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        f"Dataset iris: 150 samples, 4 features, 3 classes; training on {max_samples}, "
+        f"testing on 38 (--max-samples: {max_samples} of the 112 training samples)." in out
+    )
+    table(out)
+
+
+def test_max_samples_keeps_a_class_with_one_training_sample(tmp_path, capsys):
+    # --test-size 0.5 leaves one training sample of class 2, too few for train_test_split.
+    path = rare_class_csv(tmp_path / "rare.csv")
+    args = ["--dataset", path, "--target", "y", "--test-size", "0.5", "--max-samples", "20"]
+    assert main(args + ["--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "3 classes; training on 20, testing on 31" in out
+    table(out)
+
+
+@pytest.mark.parametrize(
+    "counts, n",
+    [([30, 30, 1], 20), ([38, 37, 37], 111), ([5, 5], 4), ([100, 3, 50, 7], 40), ([2, 2, 2], 6)],
+)
+def test_stratified_subset(counts, n):
+    y = np.repeat(np.arange(len(counts)), counts)
+    np.random.default_rng(0).shuffle(y)
+    keep = _stratified_subset(y, n, random_state=0)
+    assert len(keep) == n == len(np.unique(keep))
+    taken = np.bincount(y[keep], minlength=len(counts))
+    # Every class, the rest in proportion to what each has beyond its first sample.
+    spare = np.array(counts) - 1
+    assert np.all(np.abs(taken - 1 - (n - len(counts)) * spare / spare.sum()) < 1)
+    assert np.array_equal(keep, _stratified_subset(y, n, random_state=0))
+
+
+def test_fashion_mnist_data_home_is_a_file(monkeypatch, tmp_path, capsys):
+    fake.serve_no_network(monkeypatch)
+    not_a_folder = tmp_path / "notes.txt"
+    not_a_folder.write_text("not a folder")
+    assert main(["--dataset", "fashion-mnist", "--data-home", str(not_a_folder)]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"python -m sksoftmax: error: cannot load Fashion-MNIST: {str(not_a_folder)!r}: "
+        "it exists and is not a folder\n"
+    )
+
+
+def test_read_csv(tmp_path):
+    path = tmp_path / "blank.csv"
+    path.write_text("\ufeff\n a , label ,b\n\n 1e3 , 10 ,-2\n0.5,9, 7 \n\n", encoding="utf-8")
+    X, y, names = read_csv(path, "label")
+    assert names == ["a", "b"]
+    assert X.tolist() == [[1000.0, -2.0], [0.5, 7.0]]
+    assert y.tolist() == [10, 9] and y.dtype.kind == "i"  # so that 10 sorts after 9
+    # Messages give the line in the file, blank lines included.
+    path.write_text("a,label\n\n1,u\n\nx,v\n")
+    with pytest.raises(InputError, match=r"feature column 'a' is not numeric \('x' on line 5\)"):
+        read_csv(path, "label")
+
+
+def test_read_csv_keeps_distinct_labels_distinct(tmp_path):
+    path = write_csv(tmp_path / "l.csv", ["a", "y"], [[1, "1"], [2, "01"], [3, "+1"], [4, "1"]])
+    _, y, _ = read_csv(path, "y")
+    assert y.tolist() == ["1", "01", "+1", "1"]
+    assert len(np.unique(y)) == 3
+
+
+def test_read_csv_reports_the_leftmost_non_numeric_column(tmp_path):
+    # The first unusable cell column by column, not row by row.
+    path = write_csv(tmp_path / "c.csv", ["a", "b", "y"], [[1, "x", "u"], ["q", 2, "v"]])
+    with pytest.raises(InputError, match=r"feature column 'a' is not numeric \('q' on line 3\)"):
+        read_csv(path, "y")
 
 
 @pytest.mark.parametrize(
@@ -181,6 +328,68 @@ def test_csv_target_in_first_column_and_plot(tmp_path, capsys):
             ],
             "has only one class ('same'); a classifier needs at least two",
         ),
+        (
+            lambda d: [
+                "--dataset",
+                write_csv(d / "s.csv", ["a", "y"], [[i, min(i, i % 2 + 2)] for i in range(1, 9)]),
+                "--target",
+                "y",
+            ],
+            "class 1 has a single sample; the stratified split into training and test sets "
+            "needs at least two of each class",
+        ),
+        (
+            lambda d: [
+                "--dataset",
+                rare_class_csv(d / "r.csv"),
+                "--target",
+                "y",
+                "--test-size",
+                "0.9",
+            ],
+            "--test-size 0.9 puts all 2 samples of class 2 in the test set; lower --test-size",
+        ),
+        (
+            lambda d: [
+                "--dataset",
+                write_csv(d / "g.csv", ["a", "b", "y"], [[1, 2, "u"], [3, 4, "v"], [5, "w"]]),
+                "--target",
+                "y",
+            ],
+            "line 4: 2 fields where the header has 3 (delimiter ','; see --delimiter)",
+        ),
+        (
+            lambda d: [
+                "--dataset",
+                write_csv(d / "l.csv", ["a", "y"], [[1, "u"], [2, "v"], [3, ""], [4, "w"]]),
+                "--target",
+                "y",
+            ],
+            "the target column 'y' has a missing value on line 4",
+        ),
+        (
+            lambda d: [
+                "--dataset",
+                write_csv(d / "i.csv", ["a", "y"], [[1, "u"], ["inf", "v"]]),
+                "--target",
+                "y",
+            ],
+            "feature column 'a' is not numeric ('inf' on line 3)",
+        ),
+        (
+            lambda d: ["--dataset", write_csv(d / "h.csv", ["a", "y"], []), "--target", "y"],
+            "has a header but no data rows",
+        ),
+        (lambda d: ["--dataset", write_bytes(d / "e.csv", b"\n\n"), "--target", "y"], "is empty"),
+        (
+            lambda d: [
+                "--dataset",
+                write_bytes(d / "x.csv", "a,y\n1,\xe9\n".encode("latin-1")),
+                "--target",
+                "y",
+            ],
+            "not a UTF-8 text file",
+        ),
         (lambda d: ["--dataset", "mnist"], "unknown dataset 'mnist': choose one of iris,"),
         (lambda d: ["--alpha", "-1"], "argument --alpha: expected a number in [0, inf)"),
         (lambda d: ["--eta0", "fast"], "argument --eta0: expected a number, got 'fast'"),
@@ -193,6 +402,11 @@ def test_csv_target_in_first_column_and_plot(tmp_path, capsys):
             "has no train-images-idx3-ubyte.gz",
         ),
         (lambda d: ["--plot", str(d / "no" / "such" / "dir.png")], "cannot write --plot"),
+        (lambda d: ["--plot", str(d / "out.xyz")], "matplotlib has no format 'xyz'; use one of"),
+        (lambda d: ["--plot", str(d)], "it is a directory"),
+        (lambda d: ["--plot", ""], "--plot needs a file name"),
+        (lambda d: ["--delimiter", ""], "argument --delimiter: expected a single character"),
+        (lambda d: ["--delimiter", ",,"], "argument --delimiter: expected a single character"),
         (lambda d: ["--no-such-option"], "unrecognized arguments: --no-such-option"),
     ],
     ids=[
@@ -202,6 +416,14 @@ def test_csv_target_in_first_column_and_plot(tmp_path, capsys):
         "non-numeric-feature",
         "missing-value",
         "one-class",
+        "single-sample-class",
+        "test-size-takes-a-whole-class",
+        "ragged-row",
+        "missing-label",
+        "infinite-value",
+        "header-only",
+        "empty-file",
+        "not-utf8",
         "bad-dataset",
         "negative-alpha",
         "bad-eta0",
@@ -211,6 +433,11 @@ def test_csv_target_in_first_column_and_plot(tmp_path, capsys):
         "idx-without-fashion",
         "empty-idx-folder",
         "plot-folder-missing",
+        "plot-unknown-format",
+        "plot-directory",
+        "plot-empty-name",
+        "empty-delimiter",
+        "two-character-delimiter",
         "unknown-option",
     ],
 )
