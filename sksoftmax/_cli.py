@@ -266,14 +266,14 @@ def _looks_like_path(text):
 def _parse_labels(values):
     """Labels as int when they all are integers (so 10 sorts after 9), else str.
 
-    Only labels that read back unchanged become int: "01" or "+1" would
-    otherwise merge with "1" into one class.
+    Not when two different labels would become the same int ("1" and "01", or
+    "1" and "+1"): they stay distinct classes, as str. "+1" / "-1" alone are ints.
     """
     try:
         numbers = [int(v) for v in values]
     except ValueError:
-        numbers = None
-    if numbers is None or any(str(n) != v for n, v in zip(numbers, values, strict=True)):
+        return np.array(values, dtype=object)
+    if len(set(numbers)) != len(set(values)):
         return np.array(values, dtype=object)
     return np.array(numbers)
 
@@ -475,6 +475,10 @@ def load_data(args):
                 raise InputError(
                     f"cannot load Fashion-MNIST: {str(exc.filename)!r}: {reason}"
                 ) from None
+            if isinstance(exc, OSError):  # a full disk, a broken download, ...
+                raise InputError(
+                    f"cannot load Fashion-MNIST: {exc.strerror or exc}"
+                ) from None
             raise InputError(str(exc)) from None
         data = _Data(
             key,
@@ -603,7 +607,7 @@ def save_figure(path, softmax_pipe, data, optimum=None):
     ax_cm.set_title("test confusion matrix")
     try:
         fig.savefig(path, dpi=90)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RuntimeError) as exc:  # RuntimeError: pgf without LaTeX
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         reason = reason.strip().splitlines()[0] if reason.strip() else type(exc).__name__
         raise InputError(f"cannot write --plot {str(path)!r}: {reason}") from None

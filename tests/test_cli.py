@@ -115,22 +115,32 @@ def test_plot_without_extension_says_which_file_it_wrote(tmp_path, capsys):
     assert not (tmp_path / "noext").exists()
 
 
-def test_plot_write_failure_is_one_line_exit_2(monkeypatch, tmp_path, capsys):
+@pytest.mark.parametrize(
+    "failure, reason",
+    [
+        # An unwritable place like /proc, portably.
+        (FileNotFoundError(2, "No such file or directory"), "No such file or directory"),
+        # What the pgf format raises on a machine without LaTeX.
+        (RuntimeError("'xelatex' not found.  Install it or change rcParams"), "'xelatex' not"),
+    ],
+    ids=["unwritable", "pgf-without-latex"],
+)
+def test_plot_write_failure_is_one_line_exit_2(monkeypatch, tmp_path, capsys, failure, reason):
     from matplotlib.figure import Figure
 
     def fail(self, fname, **kwargs):
-        raise FileNotFoundError(2, "No such file or directory", str(fname))
+        raise failure
 
-    # Only writing fails, after training: an unwritable place like /proc, portably.
+    # Only writing fails, after training.
     monkeypatch.setattr(Figure, "savefig", fail)
     path = tmp_path / "x.png"
     assert main(["--quiet", "--plot", str(path)]) == 2
     captured = capsys.readouterr()
     table(captured.out)
-    assert captured.err == (
-        f"python -m sksoftmax: error: cannot write --plot {str(path)!r}: "
-        "No such file or directory\n"
+    assert captured.err.startswith(
+        f"python -m sksoftmax: error: cannot write --plot {str(path)!r}: {reason}"
     )
+    assert captured.err.count("\n") == 1
 
 
 def write_csv(path, header, rows):
@@ -265,6 +275,19 @@ def test_fashion_mnist_data_home_is_a_file(monkeypatch, tmp_path, capsys):
     )
 
 
+def test_fashion_mnist_other_os_errors_say_cannot_load(monkeypatch, capsys):
+    import sksoftmax.datasets
+
+    def full_disk(**kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(sksoftmax.datasets, "load_fashion_mnist", full_disk)
+    assert main(["--dataset", "fashion-mnist"]) == 2
+    assert capsys.readouterr().err == (
+        "python -m sksoftmax: error: cannot load Fashion-MNIST: No space left on device\n"
+    )
+
+
 def test_read_csv(tmp_path):
     path = tmp_path / "blank.csv"
     path.write_text("\ufeff\n a , label ,b\n\n 1e3 , 10 ,-2\n0.5,9, 7 \n\n", encoding="utf-8")
@@ -283,6 +306,13 @@ def test_read_csv_keeps_distinct_labels_distinct(tmp_path):
     _, y, _ = read_csv(path, "y")
     assert y.tolist() == ["1", "01", "+1", "1"]
     assert len(np.unique(y)) == 3
+
+
+def test_read_csv_signed_labels_are_ints(tmp_path):
+    # libsvm style: +1 / -1 are two classes, and numbers (so -1 sorts first).
+    path = write_csv(tmp_path / "s.csv", ["a", "y"], [[1, "+1"], [2, "-1"], [3, "+1"]])
+    _, y, _ = read_csv(path, "y")
+    assert y.tolist() == [1, -1, 1]
 
 
 def test_read_csv_reports_the_leftmost_non_numeric_column(tmp_path):
