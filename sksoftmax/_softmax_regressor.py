@@ -922,7 +922,9 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
             )
 
         start, _ = objective()
-        rule = StoppingRule(self.tol, self.n_iter_no_change, start)
+        rule = StoppingRule(
+            self.tol, self.n_iter_no_change, start, extrapolate=run.saga is not None
+        )
         score_rule = StoppingRule(self.tol, self.n_iter_no_change, np.inf, relative=False)
         recoverable = self.learning_rate == "adaptive"
         # The best weights: returned when stopping by tol or early stopping, and
