@@ -162,9 +162,7 @@ print(
 fig, (ax_acc, ax_mem) = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
 ax_acc.plot(seen, accuracy, marker=".")
 ax_acc.set(xlabel="training rows seen", ylabel="held-out accuracy", title="Learning curve")
-ax_mem.plot(
-    np.arange(1, len(peak) + 1), peak / MiB, marker=".", label="peak allocated per chunk"
-)
+ax_mem.plot(np.arange(1, len(peak) + 1), peak / MiB, marker=".", label="peak allocated per chunk")
 ax_mem.axhline(CHUNK_ROWS * ROW_BYTES / MiB, color="C1", ls="--", label="one chunk")
 ax_mem.axhline(DATA_MIB, color="C3", ls=":", label="whole dataset")
 ax_mem.set(xlabel="chunk (first epoch)", ylabel="MiB", yscale="log", title="Memory")
