@@ -1,7 +1,7 @@
 """
-=======================
+=====================
 Scaling out with Dask
-=======================
+=====================
 
 :class:`~sksoftmax.SoftmaxRegressor` needs no Dask-specific code: dask-ml's
 wrappers drive it through ``partial_fit``, ``predict`` and ``predict_proba``.
@@ -50,7 +50,7 @@ from scipy.stats import loguniform
 from sksoftmax import SoftmaxRegressor
 
 QUICK = os.environ.get("SKSOFTMAX_EXAMPLES_QUICK") == "1"
-OUTPUT = Path(os.environ.get("SKSOFTMAX_EXAMPLES_OUTPUT", Path(__file__).parent / "output"))
+OUTPUT = Path(os.environ.get("SKSOFTMAX_EXAMPLES_OUTPUT") or Path(__file__).parent / "output")
 
 N_FEATURES, N_CLASSES = 50, 5
 BLOCK_ROWS = 2_000 if QUICK else 25_000

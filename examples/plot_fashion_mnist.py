@@ -1,7 +1,7 @@
 """
-=========================================
+==========================================
 Softmax regression on Fashion-MNIST images
-=========================================
+==========================================
 
 The tutorial's first experiment: 70,000 grayscale 28x28 pictures of clothing
 in ten classes, each image flattened into 784 pixel features in [0, 1]. A

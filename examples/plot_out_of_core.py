@@ -1,7 +1,7 @@
 """
-=======================================
+======================================
 Training out of core from a memory map
-=======================================
+======================================
 
 :class:`~sksoftmax.SoftmaxRegressor` learns from data that does not fit in
 memory by calling :meth:`~sksoftmax.SoftmaxRegressor.partial_fit` on one chunk
@@ -40,7 +40,7 @@ import numpy as np
 from sksoftmax import SoftmaxRegressor
 
 QUICK = os.environ.get("SKSOFTMAX_EXAMPLES_QUICK") == "1"
-OUTPUT = Path(os.environ.get("SKSOFTMAX_EXAMPLES_OUTPUT", Path(__file__).parent / "output"))
+OUTPUT = Path(os.environ.get("SKSOFTMAX_EXAMPLES_OUTPUT") or Path(__file__).parent / "output")
 
 MiB = 2**20
 N_FEATURES, N_CLASSES = 100, 5
