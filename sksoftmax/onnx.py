@@ -79,32 +79,61 @@ def register():
 
 
 def parser(scope, model, inputs, custom_parsers=None):
-    """skl2onnx's classifier parser (it adds ZipMap), after checking ``model`` is fitted.
+    """Parse ``model`` as skl2onnx parses classifiers, once it is known to be fitted.
 
-    The parser is the first to read ``classes_``: without the check, an unfitted
-    model fails with skl2onnx's RuntimeError instead of scikit-learn's
-    NotFittedError.
+    skl2onnx's classifier parser adds the ZipMap step; it is also the first
+    to read ``classes_``, so without the check an unfitted model would fail
+    with skl2onnx's RuntimeError instead of scikit-learn's NotFittedError.
+
+    Parameters
+    ----------
+    scope : skl2onnx.common._topology.Scope
+        The graph being built.
+    model : SoftmaxRegressor
+        The estimator to convert.
+    inputs : list of skl2onnx.common._topology.Variable
+        Its input, ``X``.
+    custom_parsers : dict, default=None
+        Parsers given to ``to_onnx``, passed on.
+
+    Returns
+    -------
+    outputs : list of skl2onnx.common._topology.Variable
+        The label and probability outputs.
+
+    Raises
+    ------
+    sklearn.exceptions.NotFittedError
+        If ``model`` is not fitted.
     """
     check_is_fitted(model)
     return _parse_sklearn_classifier(scope, model, inputs, custom_parsers=custom_parsers)
 
 
 def shape_calculator(operator):
-    """skl2onnx shape calculator: a label and one score per class per sample."""
+    """Set the output shapes: a label and one score per class for each sample.
+
+    Parameters
+    ----------
+    operator : skl2onnx.common._topology.Operator
+        The SoftmaxRegressor's node; its output types are set in place.
+    """
     calculate_linear_classifier_output_shapes(operator)
 
 
 def convert_softmax_regressor(scope, operator, container):
-    """skl2onnx converter: labels and probabilities (or logits) of a fitted model.
+    """Add the nodes computing the labels and probabilities (or logits) of a fitted model.
 
     Parameters
     ----------
     scope : skl2onnx.common._topology.Scope
+        The graph being built, which names the new variables.
     operator : skl2onnx.common._topology.Operator
         Its ``raw_operator`` is the fitted SoftmaxRegressor; one input
         ``X`` of shape (n_samples, n_features), outputs label of shape
         (n_samples,) and scores of shape (n_samples, n_classes).
     container : skl2onnx.common._container.ModelComponentContainer
+        Receives the nodes and the initialisers (the weights).
     """
     model = operator.raw_operator
     raw_scores = container.get_options(model, dict(raw_scores=False))["raw_scores"]

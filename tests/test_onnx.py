@@ -165,6 +165,23 @@ def test_sparse_trained_model_exports():
     np.testing.assert_allclose(out["probabilities"], model.predict_proba(X), atol=1e-6)
 
 
+def test_integer_input_is_cast_to_float32():
+    X, y = _data("digits")  # integer pixels 0..16
+    X = X.astype(np.int64)
+    model = Pipeline([("scale", StandardScaler()), ("softmax", SoftmaxRegressor(random_state=0))])
+    model.fit(X, y)
+    out = _run(model, X, options={SoftmaxRegressor: {"zipmap": False}})
+    np.testing.assert_allclose(out["probabilities"], model.predict_proba(X), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", sksoftmax.onnx.__all__)
+def test_docstrings(name):
+    numpydoc_validate = pytest.importorskip("numpydoc.validate").validate
+    ignored = {"ES01", "SA01", "EX01", "RT02"}  # as for the estimator (tests/test_common.py)
+    errors = numpydoc_validate(f"sksoftmax.onnx.{name}")["errors"]
+    assert [e for e in errors if e[0] not in ignored] == []
+
+
 def test_unfitted_model_raises_not_fitted():
     X, _ = _data("iris")
     with pytest.raises(NotFittedError):
