@@ -81,7 +81,16 @@ MODELS = {
 
 
 def _continue(model):
-    """Train ``model`` on: one more ``partial_fit`` on rows it has not seen."""
+    """Train ``model`` on: one more ``partial_fit`` on rows it has not seen.
+
+    An early-stopping model (which ``partial_fit`` may refuse) goes on by a
+    warm-started ``fit`` instead, from its optimiser state.
+    """
+    if model.early_stopping:
+        X, y, *_ = _digits()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return model.set_params(warm_start=True, max_iter=3).fit(X, y)
     if model.coef_.shape[0] == 1:
         X, y = load_breast_cancer(return_X_y=True)
         X = sp.csr_matrix(StandardScaler().fit_transform(X).astype(np.float32))
