@@ -1076,6 +1076,26 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
         )
         print(line, flush=True)
 
+    # ------------------------------------------------------------ persistence
+
+    def __getstate__(self):
+        """State for pickle and skops: private helper objects as plain dicts.
+
+        BaseEstimator's state (``__dict__`` and ``_sklearn_version``) with each
+        optimiser-state object turned into a dict of arrays and builtins
+        (``sksoftmax._persistence``), so that skops trusts everything in the
+        file but this class.
+        """
+        from ._persistence import to_plain
+
+        return to_plain(super().__getstate__())
+
+    def __setstate__(self, state):
+        """Rebuild the helper objects; states with the objects themselves load too."""
+        from ._persistence import from_plain
+
+        super().__setstate__(from_plain(state))
+
 
 def _check_finite(X):
     """Raise scikit-learn's ValueError if dense X holds NaN or infinity."""
