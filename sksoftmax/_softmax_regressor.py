@@ -991,8 +991,8 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
             break
         if keeps_best and (early_stopping or not run.interrupted):
             best.restore(state.params, optimizer)
-        if keeps_best and not early_stopping and rule.best < start:
-            state.best_loss = rule.best
+        if keeps_best and not early_stopping:
+            state.best_loss = rule.best  # the start's, if no epoch beat it
         elif early_stopping:
             state.best_loss = best_score_loss
         if early_stopping:
