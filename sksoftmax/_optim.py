@@ -443,6 +443,14 @@ class SAGAMemory:
         self.mean_grad_intercept = np.zeros_like(intercept)
         self.factor = float(batch_size) / float(n_train)
 
+    def forget(self):
+        """Empty the memory, as at the start: after going back to earlier weights,
+        the residuals of the iterates left behind are no use (measured: kept, they
+        made a step that had blown up blow up again)."""
+        self.residuals[...] = 0
+        self.mean_grad_coef[...] = 0
+        self.mean_grad_intercept[...] = 0
+
     def direction_(self, grad_coef, grad_intercept, share=1.0):
         """Add the mean gradient to a batch's gradient of residual changes, in place,
         and fold that gradient into the mean.
