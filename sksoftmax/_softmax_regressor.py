@@ -979,45 +979,58 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
             if self.verbose:
                 self._print_epoch(state.n_iter, value, validation_scores, optimizer, start_time)
             watched = score_rule if early_stopping else rule
-            if not watched.stalled():
-                continue
-            rose = not early_stopping and rule.rose(value)
-            if rose and not recoverable:
-                self._warn_rose(optimizer, rule, value)
-                converged = True
-                break
-            if rose:
-                run.restore(best)
-            if (rose or run.saga is None) and optimizer.stalled():
-                watched.restart()
-                continue
-            converged = True
-            break
+            if watched.stalled():
+                if not self._goes_on_after_stall(run, rule, watched, value, best):
+                    converged = True
+                    break
         if keeps_best and (early_stopping or not run.interrupted):
             best.restore(state.params, optimizer)
-        if keeps_best and not early_stopping:
-            state.best_loss = rule.best  # the start's, if no epoch beat it
-        elif early_stopping:
-            state.best_loss = best_score_loss
         if early_stopping:
+            state.best_loss = best_score_loss
             state.validation_scores, state.best_validation_score = validation_scores, best_score
-        if blow_ups and rule.best_epoch == 0 and not run.interrupted:
+        elif keeps_best:
+            state.best_loss = rule.best  # the start's, if no epoch beat it
+        if not run.interrupted:
+            self._warn_unconverged(optimizer, converged, blow_ups, rule)
+
+    def _goes_on_after_stall(self, run, rule, watched, value, best):
+        """What a stall means: True to go on (with a smaller step), False to stop.
+
+        A rise (the objective above the best) is a step too large: the adaptive
+        schedule goes back to the best weights and shrinks the step, a schedule
+        the user set stops on the best weights with a ConvergenceWarning. A
+        plateau is SAGA's optimum (stop) or SGD's noise floor, which only the
+        adaptive schedule lowers, by shrinking the step.
+        """
+        optimizer = run.state.optimizer
+        rose = watched is rule and rule.rose(value)
+        if rose and self.learning_rate != "adaptive":
+            self._warn_rose(optimizer, rule, value)
+            return False
+        if rose:
+            run.restore(best)
+        if (rose or run.saga is None) and optimizer.stalled():
+            watched.restart()
+            return True
+        return False
+
+    def _warn_unconverged(self, optimizer, converged, blow_ups, rule):
+        if blow_ups and rule.best_epoch == 0:
             warnings.warn(
-                f"No epoch of this fit improved on its starting objective ({start:.6g}): "
+                f"No epoch of this fit improved on its starting objective ({rule.start:.6g}): "
                 f"the step blew up {blow_ups} times, and the model is where it started. "
                 f"The step is now eta={optimizer.current_eta():.3g}; use a smaller eta0, "
                 "or scale the features, e.g. with StandardScaler.",
                 ConvergenceWarning,
-                stacklevel=5,
+                stacklevel=6,
             )
-        elif not converged and not run.interrupted and self.tol is not None:
+        elif not converged and self.tol is not None:
             warnings.warn(
                 f"Maximum number of epochs ({self.max_iter}) reached before convergence. "
                 "Consider increasing max_iter, or tol.",
                 ConvergenceWarning,
-                stacklevel=5,
+                stacklevel=6,
             )
-        run.converged = converged
 
     def _published_params(self, state):
         """``(coef, intercept)`` the model predicts with: averaged, and uncentred."""
@@ -1067,7 +1080,7 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
             f"{rule.best_epoch}. Use a smaller eta0, or learning_rate='adaptive', which "
             "shrinks the step by itself.",
             ConvergenceWarning,
-            stacklevel=5,
+            stacklevel=7,  # the caller of fit
         )
 
     def _print_epoch(self, epoch, loss, validation_scores, optimizer, start_time):
@@ -1182,7 +1195,7 @@ class _EpochRunner:
         )
         self.stop_requested = None
         self.epochs = 0
-        self.interrupted = self.converged = False
+        self.interrupted = False
         self.order = None
         self.n_seen = 0
 
