@@ -57,3 +57,15 @@ def blas_single_thread():
     threadpoolctl = pytest.importorskip("threadpoolctl")
     with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
         yield
+
+
+@pytest.fixture(autouse=True)
+def _no_pending_ctrl_c():
+    """Each test is a new command: a Ctrl-C one test sent is not pending in the next.
+
+    (See sksoftmax._softmax_regressor._PendingCtrlC.)
+    """
+    yield
+    from sksoftmax._softmax_regressor import _pending_ctrl_c
+
+    _pending_ctrl_c.clear()
