@@ -1,6 +1,7 @@
 """SoftmaxRegressor: multinomial logistic regression trained by minibatch SGD."""
 
 import copy
+import re
 import signal
 import threading
 import time
@@ -341,7 +342,7 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
         """
         with self._rollback_on_error():
             warm = self.warm_start and hasattr(self, "coef_")
-            X, y = validate_data(
+            X, y = _validate_data(
                 self,
                 X,
                 y,
@@ -352,7 +353,7 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
                 order="C",
                 reset=True,
             )
-            check_classification_targets(y)
+            _check_targets(y)
             classes = np.unique(y)
             if len(classes) < 2:
                 raise ValueError(
@@ -448,7 +449,7 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
             if first_call and classes is None:
                 raise ValueError("classes must be passed on the first call to partial_fit.")
             if classes is not None:
-                classes = unique_labels(classes)
+                classes = _named(unique_labels, "classes", classes)
                 if not first_call and not np.array_equal(classes, self.classes_):
                     raise ValueError(
                         f"classes={classes.tolist()} is not the same as on the first call "
@@ -473,7 +474,7 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
                 and not sp.issparse(X)
                 and (self.eta0 != "auto" or getattr(self, "_curvature", None) is not None)
             )
-            X, y = validate_data(
+            X, y = _validate_data(
                 self,
                 X,
                 y,
@@ -483,7 +484,7 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
                 reset=first_call,
                 ensure_all_finite=not defer_finite_check,
             )
-            check_classification_targets(y)
+            _check_targets(y)
             if first_call:
                 self.classes_ = classes
             unseen = np.setdiff1d(np.unique(y), self.classes_)
@@ -583,7 +584,9 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
 
     def _logits(self, X):
         check_is_fitted(self)
-        X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False)
+        X = _validate_data(
+            self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False
+        )
         return safe_sparse_dot(X, self.coef_.T, dense_output=True) + self.intercept_
 
     # ------------------------------------------------------------ internals
@@ -600,9 +603,10 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
             raise
 
     def _sample_weight(self, X, y, y_idx, sample_weight):
-        sample_weight = _check_sample_weight(
-            sample_weight, X, dtype=X.dtype, ensure_non_negative=True
-        )
+        with _errors_naming("sample_weight"):  # "could not convert string to float"
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=X.dtype, ensure_non_negative=True
+            )
         if isinstance(self.class_weight, dict):
             _check_class_weight(self.class_weight, self.classes_)
         if self.class_weight is not None:
@@ -999,6 +1003,67 @@ def _check_class_weight(class_weight, classes):
                 f"class_weight[{label!r}] must be a finite non-negative number, "
                 f"got {_short_repr(weight)}."
             )
+
+
+def _validate_data(estimator, X, y="no_validation", **kwargs):
+    """scikit-learn's validate_data, whose errors say which argument is wrong.
+
+    Many of its messages ("Found array with 0 sample(s)", "could not convert
+    string to float", "Complex data not supported") do not: they get "Invalid
+    X: " or "Invalid y: " in front, the message itself unchanged.
+    """
+    try:
+        return validate_data(estimator, X, y, **kwargs)
+    except (ValueError, TypeError) as exc:
+        culprit = "X"
+        if not (isinstance(y, str) and y == "no_validation"):
+            try:  # X alone; what this sets on the estimator, fit's rollback undoes
+                validate_data(estimator, X, **kwargs)
+                culprit = "y"
+            except (ValueError, TypeError):
+                pass
+        named = _name_argument(exc, culprit)
+        if named is exc:
+            raise
+        raise named from exc
+
+
+def _check_targets(y):
+    """check_classification_targets, whose errors ("Unknown label type") name y."""
+    _named(check_classification_targets, "y", y)
+
+
+def _named(function, name, value):
+    """``function(value)``, whose ValueError or TypeError names argument ``name``."""
+    with _errors_naming(name):
+        return function(value)
+
+
+@contextmanager
+def _errors_naming(name):
+    """Context whose ValueError or TypeError names argument ``name``."""
+    try:
+        yield
+    except (ValueError, TypeError) as exc:
+        named = _name_argument(exc, name)
+        if named is exc:
+            raise
+        raise named from exc
+
+
+def _name_argument(exc, name):
+    """``exc`` with "Invalid ``name``: " in front of its message unless it names ``name``.
+
+    The same exception where its message is its one argument; else (numpy's
+    UFuncTypeError, say) a new ValueError or TypeError of that message.
+    """
+    message = str(exc)
+    if re.search(rf"(?<!\w){re.escape(name)}(?!\w)", message):
+        return exc
+    if exc.args == (message,):
+        exc.args = (f"Invalid {name}: {message}",)
+        return exc
+    return (ValueError if isinstance(exc, ValueError) else TypeError)(f"Invalid {name}: {message}")
 
 
 def _init_array(value, name, dtype, order="C"):
