@@ -593,10 +593,17 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
 
     @contextmanager
     def _rollback_on_error(self):
-        """Leave the estimator as it was if the call fails (arrays are never mutated)."""
+        """Leave the estimator as it was if the call fails (arrays are never mutated).
+
+        Also shields the call from the caller's np.errstate: non-finite values
+        are judged by explicit checks (of the inputs, of divergence), and under
+        all="raise" an underflow in exp, or weights cast to float32, leaked out
+        as a bare FloatingPointError.
+        """
         saved = dict(self.__dict__)
         try:
-            yield
+            with np.errstate(all="ignore"):
+                yield
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(saved)
@@ -749,9 +756,6 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
                 total += w @ (np.argmax(Z, axis=1) == y_idx[chunk])
         return total / weights[rows].astype(np.float64).sum()
 
-    # Floating-point errors are judged by the divergence checks, not by the caller's
-    # np.errstate: under all="raise", a harmless underflow in exp leaked out.
-    @np.errstate(all="ignore")
     def _train(self, X, y_idx, sample_weight, state, rng, *, incremental, unchecked_X=False):
         """Train ``state`` on ``X`` and, on success, make it the fitted model.
 

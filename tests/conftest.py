@@ -1,7 +1,8 @@
 """Shared test configuration: a deterministic hypothesis profile.
 
 The "sksoftmax" profile is loaded unless ``HYPOTHESIS_PROFILE`` names another
-one (e.g. ``HYPOTHESIS_PROFILE=thorough`` for a longer randomised search).
+one (e.g. ``HYPOTHESIS_PROFILE=thorough`` for a longer randomised search), or
+pytest's ``--hypothesis-profile=thorough`` does (the long run of test_fuzz.py).
 """
 
 import os
