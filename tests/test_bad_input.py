@@ -219,3 +219,42 @@ def test_a_press_stays_pending_across_fits_until_a_gap(monkeypatch):
     with pytest.warns(UserWarning, match="interrupted"):
         clf.fit(X, y)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_errstate_raise_does_not_leak_from_validation():
+    """1e300 weights cast to float32 overflow in scikit-learn's _check_sample_weight."""
+    X, y = standardised("iris")
+    X = X.astype(np.float32)
+    with np.errstate(all="raise"), pytest.raises(ValueError, match="sample_weight"):
+        SoftmaxRegressor().fit(X, y, sample_weight=np.full(len(y), 1e300))
+
+
+# ------------------------------------------------------------ messages name the argument
+
+
+@pytest.mark.parametrize(
+    "X, y, sample_weight, message",
+    [
+        (np.zeros((0, 3)), np.zeros(0), None, r"^Invalid X: Found array with 0 sample\(s\)"),
+        (np.zeros((4, 0)), [0, 1, 0, 1], None, r"^Invalid X: Found array with 0 feature\(s\)"),
+        ([["a", "b"]] * 4, [0, 1, 0, 1], None, "^Invalid X: could not convert string to float"),
+        (np.ones((4, 2)) * 1j, [0, 1, 0, 1], None, "^Invalid X: Complex data not supported"),
+        (np.ones((4, 2)), [0.5, 0.1, 0.2, 0.3], None, "^Invalid y: Unknown label type"),
+        (np.ones((4, 2)), np.array([0, "a", 1, "a"], dtype=object), None, "^Invalid y: "),
+        (np.ones((5, 2)), [0, 1, 0, 1], None, "^Invalid y: Found input variables with incons"),
+        (np.ones((4, 2)), [0, 1, 0, 1], ["a"] * 4, "^Invalid sample_weight: could not convert"),
+    ],
+)
+def test_validation_errors_name_their_argument(X, y, sample_weight, message):
+    """scikit-learn's messages, unchanged but for the argument's name in front."""
+    with pytest.raises((ValueError, TypeError), match=message):
+        SoftmaxRegressor().fit(X, y, sample_weight=sample_weight)
+
+
+def test_predict_and_partial_fit_errors_name_their_argument():
+    X, y = standardised("iris")
+    clf = SoftmaxRegressor(max_iter=2, tol=None).fit(X, y)
+    with pytest.raises(ValueError, match="^Invalid X: Found array with 0 sample"):
+        clf.predict(np.zeros((0, 4)))
+    with pytest.raises(ValueError, match="^Invalid classes: Mix of label input types"):
+        SoftmaxRegressor().partial_fit(X, y, classes=[0, "a"])
