@@ -206,7 +206,7 @@ def feature_matrices(draw, n_rows=None, n_features=None, special=True):
         return _dense(X, kind), kind
     if family == "sparse":
         kind = draw(st.sampled_from(SPARSE_KINDS))
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), np.errstate(over="ignore"):
             warnings.simplefilter("ignore", sp.SparseEfficiencyWarning)  # DIA of 3000 columns
             return _sparse(X, kind, draw), kind
     kind = draw(st.sampled_from(PANDAS_KINDS))
@@ -302,9 +302,9 @@ def initial_weights(draw, shape):
         return value.ravel()
     if kind == "transposed":
         return value.T if value.ndim == 2 else value.reshape(-1, 1)
-    if kind == "nan":
+    if kind == "nan" and value.size:
         value.flat[0] = np.nan
-    if kind == "huge":
+    if kind == "huge" and value.size:
         value.flat[0] = 1e300
     if kind == "str":
         return value.astype(str)
@@ -509,13 +509,14 @@ def _prefitted(params, n_features, y):
 def fit_cases(draw, vary):
     """(params, X, y, fit_kwargs, culprits): one aspect (``vary``) drawn wild."""
     culprits = set()
-    params = draw(hyperparameters(extreme=vary == "hyperparameters"))
+    everything = vary == "everything"  # all aspects wild at once, for their interactions
+    params = draw(hyperparameters(extreme=vary in ("hyperparameters", "everything")))
     culprits |= _unusual(params) - {"max_iter", "tol", "random_state"}
-    if vary == "X":
+    if vary in ("X", "everything"):
         X, kind = draw(feature_matrices())
         culprits.add("X")
     else:
-        label_kind = draw(st.sampled_from(LABEL_KINDS)) if vary == "y" else "int"
+        label_kind = draw(st.sampled_from(LABEL_KINDS)) if vary in ("y",) else "int"
         n_rows = 2000 if label_kind == "thousand_classes" else draw(st.sampled_from([6, 20, 40]))
         X, kind = draw(feature_matrices(n_rows=n_rows, n_features=draw(st.sampled_from([1, 3])),
                                         special=False))  # fmt: skip
@@ -526,17 +527,19 @@ def fit_cases(draw, vary):
     n_rows = _shape(X)[0]
     if vary == "X":
         label_kind = "int"
+    if everything:
+        label_kind = draw(st.sampled_from([k for k in LABEL_KINDS if k != "thousand_classes"]))
     y, _, odd_y = draw(labels(n_rows, label_kind))
-    if odd_y or vary == "y":
+    if odd_y or vary in ("y", "everything"):
         culprits.add("y")
     kwargs = {}
-    if vary == "init":
-        n_features = _shape(X)[1]
-        n_params = 1 if len(np.unique(y)) == 2 else len(np.unique(y))
+    if vary == "init" or everything and draw(st.booleans()):
+        n_features = _shape(X)[1] if len(_shape(X)) == 2 else 1
+        n_params = 1 if len(_labels_of(y)) == 2 else len(_labels_of(y))
         kwargs["coef_init"] = draw(initial_weights((n_params, n_features)))
         kwargs["intercept_init"] = draw(initial_weights((n_params,)))
         culprits |= {"coef_init", "intercept_init"}
-    if vary == "weights":
+    if vary in ("weights", "everything"):
         rng = np.random.default_rng(draw(st.integers(0, 2**16)))
         sample_weight, odd_w = sample_weights(draw(st.sampled_from(WEIGHT_KINDS)), n_rows, rng)
         kwargs["sample_weight"] = sample_weight
@@ -597,6 +600,19 @@ def test_fuzz_labels(case, method, engine_name):
 @given(case=fit_cases("weights"))
 def test_fuzz_weights(case, method, engine_name):
     _run_fit_case(case, method, engine_name)
+
+
+@pytest.mark.parametrize("engine_name", ENGINES)
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+@given(case=fit_cases("everything"))
+def test_fuzz_everything_at_once(case, method, engine_name):
+    if method == "partial_fit":
+        case = (case[0], case[1], case[2], _without_init(case[3]), *case[4:])
+    _run_fit_case(case, method, engine_name)
+
+
+def _without_init(kwargs):
+    return {k: v for k, v in kwargs.items() if k not in ("coef_init", "intercept_init")}
 
 
 @pytest.mark.parametrize("engine_name", ENGINES)
