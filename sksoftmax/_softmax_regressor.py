@@ -601,12 +601,19 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
         as a bare FloatingPointError.
         """
         saved = dict(self.__dict__)
+        # A RandomState given as random_state is drawn from in place: a failed call
+        # puts its state back too, or the model would not be as it was.
+        random_state = self.random_state
+        drawn_from = isinstance(random_state, np.random.RandomState)
+        state = random_state.get_state() if drawn_from else None
         try:
             with np.errstate(all="ignore"):
                 yield
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(saved)
+            if drawn_from:
+                random_state.set_state(state)
             raise
 
     def _sample_weight(self, X, y, y_idx, sample_weight):

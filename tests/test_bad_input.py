@@ -258,3 +258,15 @@ def test_predict_and_partial_fit_errors_name_their_argument():
         clf.predict(np.zeros((0, 4)))
     with pytest.raises(ValueError, match="^Invalid classes: Mix of label input types"):
         SoftmaxRegressor().partial_fit(X, y, classes=[0, "a"])
+
+
+def test_a_failed_fit_puts_back_the_state_of_a_random_state_instance():
+    """The fuzz found it: a RandomState as random_state is part of the model."""
+    X, y = standardised("iris")
+    clf = SoftmaxRegressor(
+        random_state=np.random.RandomState(0), eta0=1e20, learning_rate="constant"
+    )
+    before = pickle.dumps(clf)
+    with pytest.raises(ValueError, match="Training diverged"):
+        clf.fit(X, y)  # after drawing the first epoch's permutation
+    assert pickle.dumps(clf) == before

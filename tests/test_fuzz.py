@@ -356,17 +356,24 @@ EXTREMES = {
     "fit_intercept": [True, False],
     "shuffle": [True, False],
     "warm_start": [False, True],
-    "random_state": [None, 0, 2**32 - 1, np.random.RandomState(3)],
+    "random_state": [None, 0, 2**32 - 1, "a RandomState"],
 }
 
 
 @st.composite
 def hyperparameters(draw, extreme=True):
     """A few hyperparameters drawn from EXTREMES (max_iter is always small)."""
-    params = {"max_iter": 2, "tol": None, "random_state": 0}
+    # A RandomState instance is drawn from in place: it must be put back on failure.
+    params = {
+        "max_iter": 2,
+        "tol": None,
+        "random_state": draw(st.sampled_from([0, "a RandomState"])),
+    }
     if extreme:
         for name in draw(st.lists(st.sampled_from(sorted(EXTREMES)), max_size=4, unique=True)):
             params[name] = draw(st.sampled_from(EXTREMES[name]))
+    if params["random_state"] == "a RandomState":  # a new one each time
+        params["random_state"] = np.random.RandomState(3)
     return params
 
 
