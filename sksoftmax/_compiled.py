@@ -331,6 +331,37 @@ def _sgd_update(param, g, penalty, velocity, average, eta, momentum, nesterov, a
 
 
 @_jit
+def _centred_intercept(coef, intercept, offset, effective_intercept):
+    """``effective_intercept = intercept - coef @ offset``: the logits of centred rows."""
+    for c in range(coef.shape[0]):
+        w = coef[c]
+        total = 0.0
+        for k in range(coef.shape[1]):
+            total += w[k] * offset[k]
+        effective_intercept[c] = intercept[c] - total
+
+
+@_jit
+def _swap_residuals(Z, m, order, start, residual_table):
+    """Store the batch's residuals ``Z[:m]`` in the table; leave their change in ``Z``."""
+    for i in range(m):
+        stored = residual_table[order[start + i]]
+        for c in range(Z.shape[1]):
+            new = Z[i, c]
+            Z[i, c] = new - stored[c]
+            stored[c] = new
+
+
+@_jit
+def _saga_direction(grad, mean, factor, share):
+    """:meth:`SAGAMemory.direction_` for one flattened parameter."""
+    for j in range(grad.shape[0]):
+        g = grad[j]
+        grad[j] = g + share * mean[j]
+        mean[j] += factor * g
+
+
+@_jit
 def dense_epoch_chunk(
     X,
     y,
@@ -345,6 +376,12 @@ def dense_epoch_chunk(
     velocity_intercept,
     average_coef,
     average_intercept,
+    offset,
+    effective_intercept,
+    residual_table,
+    mean_grad_coef,
+    mean_grad_intercept,
+    saga_factor,
     Z,
     grad_coef,
     grad_intercept,
@@ -379,6 +416,13 @@ def dense_epoch_chunk(
     velocity_coef, velocity_intercept, average_coef, average_intercept : ndarray
         Optimiser buffers, same shapes as ``coef``, ``intercept``; read only
         when ``momentum`` / ``averaging`` is on.
+    offset : ndarray of shape (n_features,) or (0,)
+        Train on the implicitly centred rows ``x - offset`` (empty: not centred),
+        as :meth:`EpochEngine.run_epoch`; ``effective_intercept`` (n_params,) is
+        scratch for the intercept of the uncentred rows.
+    residual_table, mean_grad_coef, mean_grad_intercept : ndarray
+        :class:`sksoftmax._optim.SAGAMemory`'s arrays, updated in place; an
+        empty table means plain SGD. ``saga_factor`` is its ``factor``.
     Z : ndarray of shape (batch_size, n_params)
     grad_coef, grad_intercept : ndarray
         Scratch, same shapes as ``coef``, ``intercept``.
@@ -407,15 +451,24 @@ def dense_epoch_chunk(
     n_averaged = counters[1]
     loss_sum = 0.0
     n_seen = 0
+    centred = offset.shape[0] > 0
+    saga = residual_table.shape[0] > 0
+    mean_flat = mean_grad_coef.reshape(-1)
     for first in range(start, stop, batch_size):
         m = min(batch_size, stop - first)
-        _logits(X, order, first, m, coef, intercept, Z)
+        if centred:
+            _centred_intercept(coef, intercept, offset, effective_intercept)
+            _logits(X, order, first, m, coef, effective_intercept, Z)
+        else:
+            _logits(X, order, first, m, coef, intercept, Z)
         batch_loss, status = _residual(Z, m, y, order, first, weights, scale, max_logit)
         if status != STATUS_OK:
             return loss_sum, n_seen, status
         if not math.isfinite(batch_loss):
             return loss_sum, n_seen, STATUS_NONFINITE_LOSS
         loss_sum += batch_loss
+        if saga:
+            _swap_residuals(Z, m, order, first, residual_table)
         _gradient(X, order, first, m, Z, grad_coef)
         for c in range(n_params):
             total = 0.0
@@ -423,6 +476,15 @@ def dense_epoch_chunk(
                 for i in range(m):
                     total += Z[i, c]
             grad_intercept[c] = total
+        if centred:
+            for c in range(n_params):
+                g = grad_coef[c]
+                for k in range(n_features):
+                    g[k] -= grad_intercept[c] * offset[k]
+        if saga:
+            share = m / batch_size
+            _saga_direction(grad_coef.reshape(-1), mean_flat, saga_factor, share)
+            _saga_direction(grad_intercept, mean_grad_intercept, saga_factor, share)
 
         step = t + 1
         if schedule == SCHEDULE_OPTIMAL:
@@ -480,6 +542,10 @@ def sparse_epoch_chunk(
     batch_size,
     weights_by_feature,
     shrinkage,
+    offset,
+    pending,
+    offset_dot,
+    offset_sq_norm,
     intercept,
     Z,
     grad_intercept,
@@ -512,6 +578,11 @@ def sparse_epoch_chunk(
         Updated in place.
     shrinkage : ndarray of shape (1,), float64
         The pending L2 scale, read and written.
+    offset, pending, offset_dot : ndarray
+        Implicit centring, as ``sksoftmax._engine._LazyCentring``: true weights
+        ``shrinkage * weights_by_feature - outer(offset, pending)``; the last two
+        (float64, ``(n_params,)``) read and written. An empty ``offset``: not
+        centred. ``offset_sq_norm`` is ``offset @ offset``.
     intercept : ndarray of shape (n_params,)
     Z : ndarray of shape (batch_size, n_params)
     grad_intercept : ndarray of shape (n_params,)
@@ -531,6 +602,7 @@ def sparse_epoch_chunk(
     zero = weights_by_feature.dtype.type(0)
     scale = 1.0 / batch_size
     shrink = shrinkage[0]
+    centred = offset.shape[0] > 0
     t = counters[0]
     loss_sum = 0.0
     n_seen = 0
@@ -540,13 +612,19 @@ def sparse_epoch_chunk(
             row = order[first + i]
             for c in range(n_params):
                 Z[i, c] = zero
+            x_dot_offset = 0.0
             for p in range(indptr[row], indptr[row + 1]):
                 value = data[p]
                 w = weights_by_feature[indices[p]]
                 for c in range(n_params):
                     Z[i, c] += value * w[c]
+                if centred:
+                    x_dot_offset += value * offset[indices[p]]
             for c in range(n_params):
                 Z[i, c] = Z[i, c] * shrink + intercept[c]
+            if centred:
+                for c in range(n_params):
+                    Z[i, c] -= (x_dot_offset - offset_sq_norm) * pending[c] + shrink * offset_dot[c]
         batch_loss, status = _residual(Z, m, y, order, first, weights, scale, max_logit)
         if status != STATUS_OK:
             shrinkage[0] = shrink
@@ -566,6 +644,8 @@ def sparse_epoch_chunk(
         decay = 1.0 - eta * alpha * m / batch_size
         if decay <= 0.5:  # too large a shrinkage for the scalar: apply it to every weight
             weights_by_feature *= shrink * decay
+            for c in range(offset_dot.shape[0]):
+                offset_dot[c] *= shrink * decay
             shrink = 1.0
         else:
             shrink *= decay
@@ -579,6 +659,10 @@ def sparse_epoch_chunk(
                 w = weights_by_feature[indices[p]]
                 for c in range(n_params):
                     w[c] -= factor * Z[i, c]
+                if centred:
+                    moved = data_step * data[p] * offset[indices[p]]
+                    for c in range(n_params):
+                        offset_dot[c] -= moved * Z[i, c]
         if fit_intercept:
             for c in range(n_params):
                 total = 0.0
@@ -587,9 +671,13 @@ def sparse_epoch_chunk(
                 grad_intercept[c] = total
             for c in range(n_params):
                 intercept[c] -= eta * grad_intercept[c]
+                if centred:
+                    pending[c] = pending[c] * decay - eta * grad_intercept[c]
         t += m
         if shrink < 1e-6:
             weights_by_feature *= shrink
+            for c in range(offset_dot.shape[0]):
+                offset_dot[c] *= shrink
             shrink = 1.0
         n_seen += m
         counters[0] = t

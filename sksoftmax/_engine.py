@@ -17,7 +17,6 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
 
-
 # Past this magnitude a logit difference carries no information in floating
 # point; a step too large for the data (e.g. eta * alpha > 2, which makes the
 # L2 shrinkage flip and grow the weights geometrically) gets here within a few
@@ -104,8 +103,10 @@ class EpochEngine:
         n_samples, n_features = X.shape
         self.dtype = X.dtype
         self.sparse = sp.issparse(X)
-        self.batch_size = max(1, min(batch_size, n_samples))
-        m = self.batch_size
+        # Not clipped to n_samples: a partial_fit chunk smaller than batch_size
+        # steps in proportion to its size. The buffers are.
+        self.batch_size = max(1, batch_size)
+        m = max(1, min(batch_size, n_samples))
         self.binary = n_params == 1
         if self.sparse:
             # The numpy sparse epoch pays ~1 ms of Python per batch: any large
@@ -209,7 +210,7 @@ class EpochEngine:
         return float(np.dot(weights.astype(np.float64), ce.astype(np.float64)))
 
     def _batches(self, X, y, weights, order):
-        """Yield ``(batch_X, batch_y, batch_w)`` for the rows of ``order``, in order.
+        """Yield ``(rows, batch_X, batch_y, batch_w)`` for the rows of ``order``, in order.
 
         Unshuffled dense batches are views of ``X``; shuffled ones are gathered
         into one reusable buffer, so the dense batch is only valid until the next.
@@ -228,10 +229,11 @@ class EpochEngine:
                     # mode='clip' because take() buffers `out` under the default
                     # mode='raise'; order holds valid row numbers only.
                     if self.batch_X is None:  # a compiled engine falling back to numpy
-                        self.batch_X = np.empty((self.batch_size, X.shape[1]), X.dtype)
+                        rows_per_batch = min(self.batch_size, X.shape[0])
+                        self.batch_X = np.empty((rows_per_batch, X.shape[1]), X.dtype)
                     out = self.batch_X[: stop - start]
                     batch_X = np.take(X, rows, axis=0, out=out, mode="clip")
-            yield batch_X, y[rows], None if weights is None else weights[rows]
+            yield rows, batch_X, y[rows], None if weights is None else weights[rows]
 
     def _residual_from_logits(self, Z, y, weights, optimizer):
         """Check the batch's logits, turn them into the scaled residual, return the loss.
@@ -282,6 +284,8 @@ class EpochEngine:
         alpha,
         fit_intercept,
         stop_requested=None,
+        offset=None,
+        saga=None,
     ):
         """One pass over the rows named by ``order``, updating ``coef`` / ``intercept``.
 
@@ -301,6 +305,16 @@ class EpochEngine:
         fit_intercept : bool
         stop_requested : callable or None
             Polled after each batch; a true answer ends the epoch early.
+        offset : ndarray of shape (n_features,) or None
+            Train on the implicitly centred rows ``x_i - offset`` (``intercept``
+            is then the centred model's, ``intercept - coef @ offset`` the
+            published one). Nothing is copied: the logits take the intercept
+            ``intercept - coef @ offset`` and the gradient of ``coef`` loses
+            ``grad_intercept x offset``, a rank-one term; the sparse epochs keep
+            that term pending, as they keep the L2 shrinkage, so that a batch
+            still costs O(nnz).
+        saga : SAGAMemory or None
+            Dense X only: step along SAGA's variance-reduced direction.
 
         Returns
         -------
@@ -310,6 +324,8 @@ class EpochEngine:
         n_seen : int
             Rows visited (fewer than ``len(order)`` only if stopped early).
         """
+        if self.sparse and saga is not None:
+            raise ValueError("SAGA is implemented for dense X only")
         if self._dense_compiled_for(coef):
             return self._run_compiled_epoch(
                 X,
@@ -322,6 +338,8 @@ class EpochEngine:
                 alpha=alpha,
                 fit_intercept=fit_intercept,
                 stop_requested=stop_requested,
+                offset=offset,
+                saga=saga,
             )
         if self.sparse and not optimizer.momentum and not optimizer.averaging:
             return self._run_sparse_epoch(
@@ -335,6 +353,7 @@ class EpochEngine:
                 alpha=alpha,
                 fit_intercept=fit_intercept,
                 stop_requested=stop_requested,
+                offset=offset,
             )
         if self.grad_coef.flags.c_contiguous != coef.flags.c_contiguous:
             # Fortran-ordered coef (sparse training): full-size scratch in the same
@@ -349,26 +368,34 @@ class EpochEngine:
             self.grad_intercept[...] = 0.0
         loss_sum = 0.0
         n_seen = 0
-        for batch_X, batch_y, batch_w in self._batches(X, y, weights, order):
+        for rows, batch_X, batch_y, batch_w in self._batches(X, y, weights, order):
             m = batch_X.shape[0]
             Z = self.logits[:m]
             if self.sparse:
                 Z[...] = batch_X @ coef.T
             else:
                 np.matmul(batch_X, coef.T, out=Z)
-            Z += intercept
+            Z += intercept if offset is None else intercept - coef @ offset
             Z_t, batch_loss = self._residual_from_logits(Z, batch_y, batch_w, optimizer)
             loss_sum += batch_loss
+            if saga is not None:  # the gradient of the change in each row's residual
+                change = Z_t.T - saga.residuals[rows]
+                saga.residuals[rows] = Z_t.T
+                Z_t[...] = change.T
 
             if self.sparse:
                 self.grad_coef[...] = (batch_X.T @ Z_t.T).T
             else:
                 np.matmul(Z_t, batch_X, out=self.grad_coef)
+            if fit_intercept:
+                np.add.reduce(Z_t, axis=1, out=self.grad_intercept)
+            if offset is not None:
+                self.grad_coef -= np.outer(self.grad_intercept, offset)
+            if saga is not None:
+                saga.direction_(self.grad_coef, self.grad_intercept, m / self.batch_size)
             if alpha:
                 np.multiply(coef, alpha * m / self.batch_size, out=self.penalty_grad)
                 self.grad_coef += self.penalty_grad
-            if fit_intercept:
-                np.add.reduce(Z_t, axis=1, out=self.grad_intercept)
             optimizer.step(params, grads, m)
             n_seen += m
             if stop_requested is not None and stop_requested():
@@ -388,22 +415,23 @@ class EpochEngine:
         alpha,
         fit_intercept,
         stop_requested,
+        offset=None,
     ):
         """:meth:`run_epoch` for CSR ``X`` at a cost that follows the non-zeros.
 
-        A batch reads and writes only the weights of its non-zero features; the
-        L2 shrinkage of all the others is kept as one scalar, ``coef_true =
-        scale * coef``, folded back when the epoch ends (or earlier, before
-        ``scale`` gets small). During the epoch the weights live feature-major,
-        ``(n_features, n_params)``, so a feature's weights are one cache line
-        rather than ``n_params`` scattered ones; the two transposes cost
-        ``O(n_features * n_params)`` per epoch, not per batch. Plain SGD only:
-        momentum and averaging touch every weight at every step, and use the
-        dense update of :meth:`run_epoch`.
+        A batch reads and writes only the weights of its non-zero features. The
+        L2 shrinkage of all the others is kept as one scalar and the centring's
+        rank-one term as one vector, ``coef_true.T = scale * V - offset x
+        pending`` with ``V`` the stored weights, folded back when the epoch ends
+        (or earlier, before ``scale`` gets small). The logits of the centred
+        rows then need ``offset . coef_true``, kept up to date as
+        ``scale * offset_dot - |offset|^2 pending`` with ``offset_dot = offset @
+        V`` updated from each batch's own columns. During the epoch the weights
+        live feature-major, ``(n_features, n_params)``, so a feature's weights
+        are one cache line rather than ``n_params`` scattered ones. Plain SGD
+        only: momentum and averaging touch every weight at every step, and use
+        the dense update of :meth:`run_epoch`.
         """
-        loss_sum = 0.0
-        n_seen = 0
-        scale = 1.0
         in_place = coef.T.flags.c_contiguous  # Fortran-ordered coef: work on it in place
         if in_place:
             weights_by_feature = coef.T
@@ -413,6 +441,7 @@ class EpochEngine:
                 self._weights_by_feature = np.empty(coef.shape[::-1], dtype=coef.dtype)
             weights_by_feature = self._weights_by_feature
             weights_by_feature[...] = coef.T
+        lazy = _LazyCentring(weights_by_feature, offset)
         if self._kernels is not None:
             return self._run_compiled_sparse_epoch(
                 X,
@@ -424,12 +453,16 @@ class EpochEngine:
                 coef,
                 intercept,
                 optimizer,
+                lazy,
                 alpha=alpha,
                 fit_intercept=fit_intercept,
                 stop_requested=stop_requested,
             )
+        loss_sum = 0.0
+        n_seen = 0
+        scale = 1.0
         try:
-            for batch_X, batch_y, batch_w in self._batches(X, y, weights, order):
+            for _rows, batch_X, batch_y, batch_w in self._batches(X, y, weights, order):
                 m = batch_X.shape[0]
                 # The batch as a matrix over its own non-zero columns only.
                 cols, local = np.unique(batch_X.indices, return_inverse=True)
@@ -442,6 +475,8 @@ class EpochEngine:
                 Z[...] = batch_X @ active
                 Z *= scale
                 Z += intercept
+                if lazy.centred:
+                    lazy.centre_logits(Z, batch_X, cols, scale)
                 Z_t, batch_loss = self._residual_from_logits(Z, batch_y, batch_w, optimizer)
                 loss_sum += batch_loss
 
@@ -450,22 +485,30 @@ class EpochEngine:
                 if decay <= 0.5:  # a step this large makes the scalar shrinkage unstable
                     weights_by_feature *= scale * decay
                     active *= scale * decay
+                    lazy.rescale(scale * decay)
                     scale = 1.0
                 else:
                     scale *= decay
-                active -= (eta / scale) * (batch_X.T @ Z_t.T)
+                lazy.pending *= decay
+                step = batch_X.T @ Z_t.T
+                active -= (eta / scale) * step
                 weights_by_feature[cols] = active
+                grad_intercept = np.add.reduce(Z_t, axis=1)
+                if lazy.centred:
+                    lazy.update(step, cols, grad_intercept, eta, scale)
                 if fit_intercept:
-                    intercept -= eta * np.add.reduce(Z_t, axis=1)
+                    intercept -= eta * grad_intercept
                 optimizer.advance(m)
                 if scale < 1e-6:
                     weights_by_feature *= scale
+                    lazy.rescale(scale)
                     scale = 1.0
                 n_seen += m
                 if stop_requested is not None and stop_requested():
                     break
         finally:
             _fold_shrinkage(weights_by_feature, in_place, coef, scale)
+            lazy.fold(coef)
         return loss_sum, n_seen
 
     def _compiled_inputs(self, X, y, weights, order):
@@ -493,6 +536,7 @@ class EpochEngine:
         coef,
         intercept,
         optimizer,
+        lazy,
         *,
         alpha,
         fit_intercept,
@@ -535,6 +579,10 @@ class EpochEngine:
                     self.batch_size,
                     weights_by_feature,
                     shrinkage,
+                    lazy.offset,
+                    lazy.pending,
+                    lazy.offset_dot,
+                    lazy.offset_sq_norm,
                     intercept,
                     self.logits,
                     self.grad_intercept,
@@ -552,6 +600,7 @@ class EpochEngine:
             _fold_shrinkage(
                 weights_by_feature, in_place, coef, shrinkage[0], compiled.transpose_scaled
             )
+            lazy.fold(coef)
         return loss_sum, n_seen
 
     def _run_compiled_epoch(
@@ -567,6 +616,8 @@ class EpochEngine:
         alpha,
         fit_intercept,
         stop_requested,
+        offset=None,
+        saga=None,
     ):
         """:meth:`run_epoch` for dense X by :func:`sksoftmax._compiled.dense_epoch_chunk`.
 
@@ -583,6 +634,13 @@ class EpochEngine:
         no_buffers = [np.empty((0, 0), dtype), np.empty(0, dtype)]
         velocities = optimizer.velocities if optimizer.momentum else no_buffers
         averages = optimizer.averages if optimizer.averaging else no_buffers
+        offset = np.empty(0, dtype) if offset is None else np.asarray(offset, dtype)
+        if saga is None:
+            memory, saga_factor = [np.empty((0, 0), dtype), *no_buffers], 0.0
+        else:
+            memory = [saga.residuals, saga.mean_grad_coef, saga.mean_grad_intercept]
+            saga_factor = saga.factor
+        effective_intercept = np.empty_like(intercept)
         rows_by_work = COMPILED_CHUNK_WORK // (2 * coef.size)
         chunk = self.batch_size * max(
             1, min(COMPILED_CHUNK_ROWS, rows_by_work) // self.batch_size
@@ -617,6 +675,10 @@ class EpochEngine:
                     velocities[1],
                     averages[0],
                     averages[1],
+                    offset,
+                    effective_intercept,
+                    *memory,
+                    saga_factor,
                     self.logits,
                     self.grad_coef,
                     self.grad_intercept,
@@ -632,6 +694,48 @@ class EpochEngine:
         finally:
             optimizer.t, optimizer.n_averaged = int(counters[0]), int(counters[1])
         return loss_sum, n_seen
+
+
+class _LazyCentring:
+    """The sparse epochs' pending rank-one term of centring, ``- offset x pending``.
+
+    See :meth:`EpochEngine._run_sparse_epoch`: ``coef_true.T = scale * V -
+    outer(offset, pending)``, and ``offset_dot = offset @ V`` (``(n_params,)``)
+    gives the logits' ``offset . coef_true`` without a pass over the weights.
+    Without an offset every array is empty and nothing happens.
+    """
+
+    def __init__(self, weights_by_feature, offset):
+        dtype = weights_by_feature.dtype
+        self.centred = offset is not None
+        n_params = weights_by_feature.shape[1] if self.centred else 0
+        self.offset = np.empty(0, dtype) if offset is None else np.asarray(offset, dtype)
+        self.pending = np.zeros(n_params)  # float64: a sum over the epoch's steps
+        self.offset_dot = (
+            self.offset.astype(np.float64) @ weights_by_feature if self.centred else np.zeros(0)
+        )
+        self.offset_sq_norm = float(self.offset.astype(np.float64) @ self.offset)
+
+    def centre_logits(self, Z, batch_X, cols, scale):
+        """Turn logits ``x . coef_true + b`` into those of the centred rows."""
+        x_dot_offset = np.asarray(batch_X @ self.offset[cols].astype(np.float64)).ravel()
+        Z -= np.outer(x_dot_offset, self.pending)
+        Z -= scale * self.offset_dot - self.offset_sq_norm * self.pending
+
+    def update(self, step, cols, grad_intercept, eta, scale):
+        """After ``V[cols] -= (eta / scale) * step``: follow it in offset_dot, and add
+        the rank-one step to ``pending``."""
+        self.offset_dot -= (eta / scale) * (self.offset[cols].astype(np.float64) @ step)
+        self.pending -= eta * grad_intercept
+
+    def rescale(self, factor):
+        """``V *= factor`` happened (the shrinkage was folded into it)."""
+        self.offset_dot *= factor
+
+    def fold(self, coef):
+        if self.centred:
+            coef -= np.outer(self.pending, self.offset).astype(coef.dtype)
+            self.pending[...] = 0.0
 
 
 def _fold_shrinkage(weights_by_feature, in_place, coef, scale, transpose_scaled=None):

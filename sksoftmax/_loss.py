@@ -35,6 +35,7 @@ __all__ = [
     "logits",
     "cross_entropy",
     "objective",
+    "objective_in_chunks",
     "gradient",
 ]
 
@@ -210,6 +211,62 @@ def objective(coef, intercept, X, y, sample_weight=None, alpha=0.0):
     Z = logits(X, coef, intercept)
     penalty = 0.5 * alpha * float(np.sum(coef.astype(np.float64) ** 2))
     return cross_entropy(Z, y, sample_weight) + penalty
+
+
+def objective_in_chunks(X, y, sample_weight, coef, intercept, alpha, rows=None, chunk=None):
+    """:func:`objective` on ``X[rows]``, a chunk of rows at a time, and the largest logit.
+
+    The fit's stopping rule reads this after every epoch: the exact objective
+    at the weights the fit would return. No copy of X, and no temporary larger
+    than ``chunk`` rows of logits; the logits in X's dtype (BLAS), the
+    cross-entropy in float64.
+
+    Parameters
+    ----------
+    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
+    y : ndarray of shape (n_samples,)
+        Class indices.
+    sample_weight : ndarray of shape (n_samples,) or None
+    coef : ndarray of shape (n_params, n_features)
+    intercept : ndarray of shape (n_params,)
+    alpha : float
+    rows : ndarray of int or None, default=None
+        Rows to evaluate on; None means all.
+    chunk : int, default=None
+        Rows per chunk; None: 65,536 logits' worth, at most 1,024 rows (the
+        float64 temporaries of 4,096 rows x 10 classes added 4% of a 40 MB X
+        to a fit's peak memory).
+
+    Returns
+    -------
+    value : float
+        Weighted mean cross-entropy plus ``0.5 * alpha * ||coef||^2``.
+    max_abs_logit : float
+        Largest ``|logit|`` met (NaN when a logit is NaN).
+    """
+    n_rows = X.shape[0] if rows is None else len(rows)
+    if chunk is None:
+        chunk = max(16, min(1024, 2**16 // max(1, coef.shape[0])))
+    ce_sum = weight_sum = 0.0
+    max_abs_logit = 0.0
+    for start in range(0, n_rows, chunk):
+        stop = min(start + chunk, n_rows)
+        part = slice(start, stop) if rows is None else rows[start:stop]
+        Z = np.asarray(X[part] @ coef.T) + intercept
+        max_abs_logit = max(max_abs_logit, float(np.max(np.abs(Z), initial=0.0)))
+        if not np.isfinite(max_abs_logit):
+            return float("nan"), float("nan")
+        log_P = log_softmax(full_logits(Z.astype(np.float64)))
+        ce = -log_P[np.arange(len(log_P)), y[part]]
+        if sample_weight is None:
+            ce_sum += float(ce.sum())
+            weight_sum += len(ce)
+        else:
+            w = np.asarray(sample_weight[part], dtype=np.float64)
+            ce_sum += float(w @ ce)
+            weight_sum += float(w.sum())
+    sq_norm = float(np.einsum("ij,ij->", coef, coef, dtype=np.float64))
+    return ce_sum / weight_sum + 0.5 * alpha * sq_norm, max_abs_logit
 
 
 def residual(Z, y, sample_weight=None):

@@ -15,6 +15,7 @@ from sklearn.utils.extmath import row_norms, safe_sparse_dot
 from sklearn.utils.random import sample_without_replacement
 
 LEARNING_RATES = ("constant", "optimal", "invscaling", "adaptive")
+SOLVERS = ("auto", "saga", "sgd")
 
 # Below this step the "adaptive" schedule gives up and declares convergence,
 # as sklearn's SGD does.
@@ -102,6 +103,7 @@ def estimate_curvature(
     n_power_iter=30,
     max_rows=4096,
     random_state=0,
+    offset=None,
 ):
     """Estimate the curvature terms of the "auto" step on (a sample of) ``X``.
 
@@ -123,6 +125,9 @@ def estimate_curvature(
         Most rows sampled (fewer for small data: ``n_samples // 64``, at least 256).
     random_state : int, RandomState or None, default=0
         Picks the rows sampled when ``X`` has more than that.
+    offset : ndarray of shape (n_features,), default=None
+        Estimate for the rows ``x_i - offset``, the implicitly centred rows the
+        engine trains on, without forming them.
 
     Returns
     -------
@@ -140,9 +145,19 @@ def estimate_curvature(
         if sample_weight is None or not np.sum(sample_weight) > 0
         else np.asarray(sample_weight, dtype=np.float64) / np.mean(sample_weight, dtype=np.float64)
     )
-    max_weighted_sq_norm = float(
-        np.max((_squared_row_norms(X) + fit_intercept) * relative_weight)
-    )
+    sq_norms = _squared_row_norms(X)
+    if offset is not None:
+        # ||x - mu||^2 = ||x||^2 - 2 x.mu + ||mu||^2, in place (a float64 copy of
+        # each term added 2% of X to a fit's peak memory); clipped at 0 against
+        # cancellation.
+        offset64 = np.asarray(offset, dtype=np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            cross = safe_sparse_dot(X, offset.astype(X.dtype), dense_output=True)
+            sq_norms -= cross
+            sq_norms -= cross
+            sq_norms += float(offset64 @ offset64)
+            np.maximum(sq_norms, 0.0, out=sq_norms)
+    max_weighted_sq_norm = float(np.max((sq_norms + fit_intercept) * relative_weight))
     # The sample is a copy: keep it under ~2% of X (at least 256 rows) so fit adds
     # little to peak memory.
     n_rows = min(n_samples, max(256, min(max_rows, n_samples // 64)))
@@ -165,12 +180,16 @@ def estimate_curvature(
     # In X's dtype, so that the products do not make a float64 copy of the sample.
     v = np.full(X.shape[1], 1.0 / math.sqrt(X.shape[1]), dtype=X.dtype)
     v_b = 1.0 if fit_intercept else 0.0
+    mu = None if offset is None else np.asarray(offset, dtype=X.dtype)
     # Overflow is reported below, as one clear error instead of numpy's warnings.
     with np.errstate(over="ignore", invalid="ignore"):
         lambda_max = 0.0
         for _ in range(n_power_iter):
-            u = (safe_sparse_dot(X, v, dense_output=True) + v_b) * s
+            shift = v_b if mu is None else v_b - float(mu @ v)  # (x - mu) . v
+            u = (safe_sparse_dot(X, v, dense_output=True) + shift) * s
             w = safe_sparse_dot(X.T, u, dense_output=True)
+            if mu is not None:
+                w -= mu * u.sum()
             w_b = float(u.sum()) if fit_intercept else 0.0
             # Scaled by the largest entry, in float64: ||w||^2 itself overflows
             # float64 for entries past 1e154, and float32 long before.
@@ -382,3 +401,65 @@ class SGDOptimizer:
     def averaged(self):
         """True once the averages differ from the raw parameters."""
         return self.averaging and self.n_averaged > 0
+
+
+class SAGAMemory:
+    r"""The gradient memory of minibatch SAGA (Defazio, Bach and Lacoste-Julien, 2014).
+
+    For a linear model the gradient of row ``i``'s loss is ``r_i x_i`` (and
+    ``r_i`` for the intercept), with ``r_i = w_i (p_i - y_i)`` the row's
+    residual, so the memory of every row's last gradient is the table of last
+    residuals, ``(n_samples, n_params)``, plus their running mean gradient.
+    A batch ``B`` then steps along the unbiased, variance-reduced direction
+
+    .. math::
+
+        \frac{1}{b} \sum_{i \in B} (r_i - \bar r_i) x_i
+        + \frac{1}{n} \sum_j \bar r_j x_j + \alpha W
+
+    with :math:`\bar r` the stored residuals, which are then replaced by the
+    new ones. It costs what a plain SGD batch costs (the same two products),
+    plus a pass over the weights per batch; with a constant step it converges
+    to the optimum at a linear rate, where plain SGD stalls at a noise floor.
+
+    The table is stored already divided by ``batch_size``, as the engines
+    compute the residual; ``factor = batch_size / n_train`` turns a batch's sum
+    of residual changes into the change of the mean gradient.
+
+    Parameters
+    ----------
+    n_samples : int
+        Rows of X (the table is indexed by row number).
+    n_train : int
+        Rows trained on (all but a validation hold-out).
+    coef, intercept : ndarray of shape (n_params, n_features), (n_params,)
+        Templates of the mean-gradient buffers (shape, dtype, order).
+    batch_size : int
+    """
+
+    def __init__(self, n_samples, n_train, coef, intercept, batch_size):
+        self.residuals = np.zeros((n_samples, coef.shape[0]), dtype=coef.dtype)
+        self.mean_grad_coef = np.zeros_like(coef)
+        self.mean_grad_intercept = np.zeros_like(intercept)
+        self.factor = float(batch_size) / float(n_train)
+
+    def direction_(self, grad_coef, grad_intercept, share=1.0):
+        """Add the mean gradient to a batch's gradient of residual changes, in place,
+        and fold that gradient into the mean.
+
+        ``share`` is the batch's size over ``batch_size``: a ragged last batch
+        takes that share of the mean, as it takes that share of the penalty, so
+        that an epoch's steps add up to the full gradient and the optimum stays
+        the fixed point (with the full mean on every batch, iris at 128 + 22
+        rows settled 0.5% above its optimum).
+
+        With ``G`` the batch's gradient, ``grad = G + share * mean`` then
+        ``mean += factor * G``, no temporary array of the weights' size.
+        """
+        for grad, mean in (
+            (grad_coef, self.mean_grad_coef),
+            (grad_intercept, self.mean_grad_intercept),
+        ):
+            mean_part = mean * share if share != 1.0 else mean
+            grad += mean_part  # G + share * mean
+            mean += self.factor * (grad - mean_part)

@@ -1,0 +1,101 @@
+"""What a fit watches between epochs: the stopping rule and the weights it keeps.
+
+The engines run epochs; this module decides, from the exact training
+objective after each epoch, whether to go on, to shrink the step, to go back
+to the best weights seen, or to stop, so that a fit never returns a model
+worse than it reached, nor calls a rising objective "converged".
+"""
+
+import copy
+
+
+class Snapshot:
+    """A copy of the parameters and the optimiser buffers that go with them."""
+
+    def __init__(self, params, optimizer):
+        self.params = copy.deepcopy(params)
+        self.averages = copy.deepcopy(optimizer.averages)
+        self.velocities = copy.deepcopy(optimizer.velocities)
+        self.n_averaged = optimizer.n_averaged
+
+    def restore(self, params, optimizer):
+        """Copy the saved state back into ``params`` (in place) and ``optimizer``."""
+        for target, saved in zip(params, self.params, strict=True):
+            target[...] = saved
+        optimizer.averages = copy.deepcopy(self.averages)
+        optimizer.velocities = copy.deepcopy(self.velocities)
+        optimizer.n_averaged = self.n_averaged
+
+
+class StoppingRule:
+    """Patience on the exact training objective: stop once it is within ``tol`` of its limit.
+
+    An epoch *improves* when what is left to gain, estimated from the last
+    epochs' decrease, is at least ``tol * |best|``: with ``d_k`` the decrease of
+    epoch ``k`` and ``rho`` its geometric rate over the last epochs (the linear
+    convergence of SAGA, ``d_k = rho * d_{k-1}``), the objective has about
+    ``d_k * rho / (1 - rho)`` left to fall. Measured on iris and digits, a rule
+    on the decrease alone (``d_k < tol * |best|``) stopped 2-6x the tolerance
+    short of the optimum where convergence is slow (rho = 0.94 per epoch). After
+    ``n_iter_no_change`` epochs in a row that do not improve, the fit has
+    *stalled*; whether the objective then sits above the best (it rose: the
+    step is too large) or on a plateau decides what the caller does.
+
+    Parameters
+    ----------
+    tol : float or None
+        None: never stalls.
+    n_iter_no_change : int
+    start : float
+        The objective before training, at the initial weights.
+    relative : bool, default=True
+        False: a plain patience rule, an improvement being a rise of the best by
+        ``tol`` itself (validation scores, negated).
+    """
+
+    def __init__(self, tol, n_iter_no_change, start, relative=True):
+        self.tol = tol
+        self.relative = relative
+        self.n_iter_no_change = n_iter_no_change
+        self.start = start
+        self.best = start
+        self.best_epoch = 0
+        self.no_improvement = 0
+        self.history = [start]
+
+    def update(self, value, epoch):
+        """Record the objective after ``epoch``; return True when it is the best so far."""
+        if self.tol is None:
+            improved = False
+        elif self.relative:
+            improved = self.left_to_gain(value) >= self.tol * abs(self.best)
+        else:
+            improved = value < self.best - self.tol
+        self.history.append(value)
+        self.no_improvement = 0 if improved else self.no_improvement + 1
+        if value < self.best:
+            self.best, self.best_epoch = value, epoch
+            return True
+        return False
+
+    def left_to_gain(self, value):
+        """Estimated fall still to come after ``value``: ``d * rho / (1 - rho)``."""
+        history = self.history[-self.n_iter_no_change :] + [value]
+        last = history[-2] - history[-1]
+        if not last > 0:
+            return 0.0
+        first = history[0] - history[1]
+        steps = len(history) - 2
+        rho = (last / first) ** (1.0 / steps) if steps > 0 and first > 0 else 0.5
+        rho = min(rho, 0.999)
+        return last * rho / (1.0 - rho)
+
+    def stalled(self):
+        return self.tol is not None and self.no_improvement >= self.n_iter_no_change
+
+    def rose(self, value):
+        """Whether ``value`` sits above the best by more than the tolerance (or 1e-6)."""
+        return value > self.best + max(self.tol or 0.0, 1e-6) * abs(self.best)
+
+    def restart(self):
+        self.no_improvement = 0
