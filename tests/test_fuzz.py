@@ -344,6 +344,7 @@ EXTREMES = {
     "alpha": [0.0, 1e-12, 1e6, 1e300, -1.0],
     "eta0": ["auto", 1e-300, 1e3, 1e300, 0.0],
     "learning_rate": ["constant", "optimal", "invscaling", "adaptive", "bogus"],
+    "solver": ["auto", "saga", "sgd", "bogus"],
     "power_t": [0.0, 10.0, -1.0],
     "batch_size": [1, 2**31, 0],
     "max_iter": [1, 3],
