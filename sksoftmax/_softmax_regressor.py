@@ -809,6 +809,8 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
                 )
             if not np.isfinite(intercept).all():
                 raise ValueError("intercept_init contains NaN or infinity.")
+        if coef_init is not None or intercept_init is not None:
+            _check_initial_logits(X, coef, intercept)
         return coef, intercept
 
     def _copy_state(self, X):
@@ -1211,6 +1213,22 @@ def _name_argument(exc, name):
         exc.args = (f"Invalid {name}: {message}",)
         return exc
     return (ValueError if isinstance(exc, ValueError) else TypeError)(f"Invalid {name}: {message}")
+
+
+def _check_initial_logits(X, coef, intercept):
+    """Raise ValueError if the initial weights put a logit on X past MAX_LOGIT.
+
+    Such weights (coef_init=1e300, say) carry no information and start
+    training diverged: the fuzz saw one returned as the model, its loss inf.
+    """
+    for start in range(0, X.shape[0], _SCORING_CHUNK):
+        Z = safe_sparse_dot(X[start : start + _SCORING_CHUNK], coef.T, dense_output=True)
+        if not np.abs(Z + intercept).max(initial=0.0) < MAX_LOGIT:  # NaN or inf too
+            raise ValueError(
+                f"coef_init and intercept_init put logits past {MAX_LOGIT:.0e} on X, "
+                "where softmax carries no information: start from smaller weights "
+                "(or None, zeros)."
+            )
 
 
 def _init_array(value, name, dtype, order="C"):

@@ -132,6 +132,8 @@ N_CLASSES, N_FEATURES = 3, 4
         ("intercept_init", sp.csr_matrix(np.ones((1, 3))), "intercept_init must be a dense"),
         ("intercept_init", np.ones((3, 1)), r"intercept_init has shape \(3, 1\), expected"),
         ("intercept_init", [1.0, np.nan, 0.0], "intercept_init contains NaN or infinity"),
+        ("coef_init", np.full((3, 4), 1e300), "coef_init and intercept_init put logits past"),
+        ("intercept_init", [1e16, 0.0, 0.0], "coef_init and intercept_init put logits past"),
     ],
 )
 def test_bad_initial_weights_name_the_argument(name, value, message):
