@@ -1,7 +1,7 @@
 """
-=========================================
+==========================================
 Softmax regression on Fashion-MNIST images
-=========================================
+==========================================
 
 The tutorial's first experiment: 70,000 grayscale 28x28 pictures of clothing
 in ten classes, each image flattened into 784 pixel features in [0, 1]. A
@@ -18,7 +18,10 @@ scores them after each epoch and keeps the best weights.
 The data come from OpenML (``"Fashion-MNIST"``, version 1), downloaded once
 (tens of MB) and cached by :func:`sksoftmax.datasets.load_fashion_mnist`. To
 use the original IDX files from https://github.com/zalandoresearch/fashion-mnist
-instead, set ``SKSOFTMAX_FASHION_MNIST_IDX`` to the folder holding them.
+instead, set ``SKSOFTMAX_FASHION_MNIST_IDX`` to the folder holding them (the
+script reads that variable). Offline, it stops with a message naming both ways
+to supply the data; the documentation build does not run it, as it needs the
+network or those files. It needs the ``examples`` extra (matplotlib).
 """
 
 # %%
@@ -32,6 +35,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+from sklearn.datasets import get_data_home
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import ConfusionMatrixDisplay, log_loss
@@ -43,7 +47,27 @@ QUICK = os.environ.get("SKSOFTMAX_EXAMPLES_QUICK", "0") not in ("", "0")
 OUTPUT = Path(os.environ.get("SKSOFTMAX_EXAMPLES_OUTPUT") or Path(__file__).parent / "output")
 OUTPUT.mkdir(parents=True, exist_ok=True)
 
-data = load_fashion_mnist(idx_folder=os.environ.get("SKSOFTMAX_FASHION_MNIST_IDX") or None)
+IDX_FOLDER = os.environ.get("SKSOFTMAX_FASHION_MNIST_IDX") or None
+try:
+    data = load_fashion_mnist(idx_folder=IDX_FOLDER)
+except ConnectionError as exc:
+    # Offline. The loader's message names its own arguments (idx_folder=,
+    # data_home=); this script takes neither, so say what it does read.
+    cause = exc.__cause__ or exc
+    raise SystemExit(
+        "plot_fashion_mnist.py could not download Fashion-MNIST from OpenML "
+        f"({getattr(cause, 'reason', cause)}) and found no cached copy under "
+        f"{get_data_home()}.\n"
+        "To run it offline, supply the data in one of these ways:\n"
+        "  - set SKSOFTMAX_FASHION_MNIST_IDX to a folder holding the four original "
+        "IDX files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
+        "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz), from "
+        "https://github.com/zalandoresearch/fashion-mnist;\n"
+        "  - or copy scikit-learn's data folder (by default ~/scikit_learn_data, "
+        "holding openml/) from a machine where this script or "
+        "sksoftmax.datasets.load_fashion_mnist() ran once online, and set "
+        "SCIKIT_LEARN_DATA to where you put it (or put it in the folder above)."
+    ) from None
 X_train, X_test, y_train, y_test = data.X_train, data.X_test, data.y_train, data.y_test
 if QUICK:
     rng = np.random.default_rng(0)

@@ -1,7 +1,7 @@
 """
-==================================
+===================================
 Softmax regression on the Iris data
-==================================
+===================================
 
 The tutorial's second experiment: Fisher's 150 irises, three species, four
 measurements in centimetres. A multinomial softmax regression learns one weight

@@ -1,7 +1,7 @@
 """
-=====================================================
+=======================================================
 One softmax or ten sigmoids? Multinomial vs one-vs-rest
-=====================================================
+=======================================================
 
 scikit-learn already trains linear classifiers by SGD:
 :class:`~sklearn.linear_model.SGDClassifier` with ``loss="log_loss"``. For

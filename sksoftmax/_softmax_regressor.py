@@ -979,7 +979,9 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
             )
 
         start, _ = objective()
-        rule = StoppingRule(self.tol, self.n_iter_no_change, start)
+        rule = StoppingRule(
+            self.tol, self.n_iter_no_change, start, extrapolate=run.saga is not None
+        )
         score_rule = StoppingRule(self.tol, self.n_iter_no_change, np.inf, relative=False)
         recoverable = self.learning_rate == "adaptive"
         # The best weights: returned when stopping by tol or early stopping, and
@@ -1046,8 +1048,8 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
             break
         if keeps_best and (early_stopping or not run.interrupted):
             best.restore(state.params, optimizer)
-        if keeps_best and not early_stopping and rule.best < start:
-            state.best_loss = rule.best
+        if keeps_best and not early_stopping:
+            state.best_loss = rule.best  # the start's, if no epoch beat it
         elif early_stopping:
             state.best_loss = best_score_loss
         if early_stopping:
@@ -1130,6 +1132,26 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
             f"elapsed: {time.perf_counter() - start_time:.2f} s"
         )
         print(line, flush=True)
+
+    # ------------------------------------------------------------ persistence
+
+    def __getstate__(self):
+        """State for pickle and skops: private helper objects as plain dicts.
+
+        BaseEstimator's state (``__dict__`` and ``_sklearn_version``) with each
+        optimiser-state object turned into a dict of arrays and builtins
+        (``sksoftmax._persistence``), so that skops trusts everything in the
+        file but this class.
+        """
+        from ._persistence import to_plain
+
+        return to_plain(super().__getstate__())
+
+    def __setstate__(self, state):
+        """Rebuild the helper objects; states with the objects themselves load too."""
+        from ._persistence import from_plain
+
+        super().__setstate__(from_plain(state))
 
 
 def _check_class_weight(class_weight, classes):

@@ -51,11 +51,18 @@ class StoppingRule:
     relative : bool, default=True
         False: a plain patience rule, an improvement being a rise of the best by
         ``tol`` itself (validation scores, negated).
+    extrapolate : bool, default=True
+        False (plain SGD): an improvement is a decrease of at least ``tol *
+        |best|`` itself. SGD's decrease is not geometric: it creeps towards a
+        noise floor that only a smaller step lowers, so the extrapolated gain
+        kept the adaptive step from shrinking (on a text-like CSR problem,
+        26x longer to a gap of 1e-3).
     """
 
-    def __init__(self, tol, n_iter_no_change, start, relative=True):
+    def __init__(self, tol, n_iter_no_change, start, relative=True, extrapolate=True):
         self.tol = tol
         self.relative = relative
+        self.extrapolate = extrapolate
         self.n_iter_no_change = n_iter_no_change
         self.start = start
         self.best = start
@@ -68,7 +75,8 @@ class StoppingRule:
         if self.tol is None:
             improved = False
         elif self.relative:
-            improved = self.left_to_gain(value) >= self.tol * abs(self.best)
+            gain = self.left_to_gain(value) if self.extrapolate else self.best - value
+            improved = gain >= self.tol * abs(self.best)
         else:
             improved = value < self.best - self.tol
         self.history.append(value)

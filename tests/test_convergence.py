@@ -104,7 +104,7 @@ def test_weak_penalty_on_small_data_warns_rather_than_passing_for_converged(name
     assert model.best_loss_ >= f_opt * (1 - 1e-9)
     value = objective(model.coef_, model.intercept_, X, y, alpha=1e-4)
     assert model.best_loss_ == pytest.approx(value, rel=1e-10)
-    assert (value - f_opt) / f_opt < 0.1  # the gaps measured: 0.4% to 2%
+    assert (value - f_opt) / f_opt < 0.05  # the gaps measured: 0.4% to 2%
 
 
 def test_sparse_input_lands_at_the_optimum_without_densifying(no_densify_csr):

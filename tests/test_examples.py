@@ -42,7 +42,35 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 def test_every_example_is_listed():
     assert sorted(p.name for p in EXAMPLES.glob("plot_*.py")) == sorted(FIGURES)
-    assert (EXAMPLES / "README.txt").is_file()
+    readme = (EXAMPLES / "README.txt").read_text()
+    for example in FIGURES:
+        assert f"``{example}``" in readme, example
+
+
+def test_the_examples_extra_covers_every_example():
+    """plot_dask.py needs Dask: the examples extra pulls in the dask one."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    pyproject = tomllib.loads((EXAMPLES.parent / "pyproject.toml").read_text())
+    extras = pyproject["project"]["optional-dependencies"]
+    assert "sksoftmax[dask]" in extras["examples"]
+    assert any(req.startswith("matplotlib") for req in extras["examples"])
+
+
+def test_fashion_mnist_offline_names_every_way_to_supply_the_data(
+    example_env, monkeypatch, tmp_path
+):
+    """Offline, without the IDX variable: a message, not a traceback about idx_folder=."""
+    monkeypatch.delenv("SKSOFTMAX_FASHION_MNIST_IDX")
+    monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path / "empty"))
+    monkeypatch.setattr("time.sleep", lambda seconds: None)  # fetch_openml's retries
+    with pytest.warns(UserWarning, match="network error"):  # fetch_openml's retries
+        with pytest.raises(SystemExit) as exit_info:
+            runpy.run_path(str(EXAMPLES / "plot_fashion_mnist.py"), run_name="__main__")
+    message = str(exit_info.value)
+    for way in ("SKSOFTMAX_FASHION_MNIST_IDX", "SCIKIT_LEARN_DATA", "t10k-labels-idx1-ubyte.gz"):
+        assert way in message
+    assert "idx_folder" not in message
 
 
 @pytest.fixture
