@@ -6,6 +6,7 @@ import math
 import os
 import sys
 import time
+import unicodedata
 import warnings
 from array import array
 from pathlib import Path
@@ -19,12 +20,46 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 
+from . import __version__
 from ._softmax_regressor import SoftmaxRegressor
 
 PROG = "python -m sksoftmax"
 
-# Exit statuses.
-OK, FAILED, BAD_INPUT = 0, 1, 2
+# Exit statuses. 130 and 141 are what a shell reports for a program that
+# SIGINT or SIGPIPE ended, as they end most Unix tools.
+OK, FAILED, BAD_INPUT, INTERRUPTED, BROKEN_PIPE = 0, 1, 2, 130, 141
+
+# An error message is one line of at most this many characters.
+MAX_MESSAGE = 500
+
+# A CSV line (the header of a million columns is ~10 Mi characters) is read
+# at most this far: a huge file with no newline is refused before it fills
+# the memory.
+MAX_LINE_CHARS = 2**25
+
+# Cells pandas reads as missing (its default na_values), and "?" of the UCI files.
+_MISSING = {
+    "",
+    "#N/A",
+    "#N/A N/A",
+    "#NA",
+    "-1.#IND",
+    "-1.#QNAN",
+    "-NaN",
+    "-nan",
+    "1.#IND",
+    "1.#QNAN",
+    "<NA>",
+    "N/A",
+    "NA",
+    "NULL",
+    "NaN",
+    "None",
+    "n/a",
+    "nan",
+    "null",
+    "?",
+}
 
 _BUNDLED = {
     "iris": sk_datasets.load_iris,
@@ -64,8 +99,9 @@ examples:
   python -m sksoftmax --dataset fashion-mnist --max-samples 10000 --quiet
   python -m sksoftmax --dataset measurements.csv --target species
 
-exit status: 0 on success, 1 when the data cannot be downloaded or training
-fails, 2 for invalid arguments or unreadable input files."""
+exit status: 0 on success, 1 when the data cannot be downloaded (or memory
+runs out), 2 for invalid arguments, unusable input files, or settings that
+training fails with, 130 on Ctrl-C, 141 when the output pipe closes early."""
 
 
 class InputError(Exception):
@@ -120,13 +156,14 @@ def _delimiter(text):
     return text
 
 
-def build_parser():
+def build_parser(prog=PROG):
     parser = _Parser(
-        prog=PROG,
+        prog=prog,
         description=_DESCRIPTION,
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     data = parser.add_argument_group("data")
     data.add_argument(
         "--dataset",
@@ -299,7 +336,8 @@ def read_csv(path, target, delimiter=","):
     where = f"CSV file {str(path)!r}"
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
-            return _parse_csv(csv.reader(f, delimiter=delimiter), target, where, delimiter)
+            reader = csv.reader(_bounded_lines(f, where), delimiter=delimiter)
+            return _parse_csv(reader, target, where, delimiter)
     except FileNotFoundError:
         raise InputError(f"cannot read {where}: no such file") from None
     except IsADirectoryError:
@@ -308,6 +346,41 @@ def read_csv(path, target, delimiter=","):
         raise InputError(f"cannot read {where}: not a UTF-8 text file") from None
     except (OSError, csv.Error) as exc:
         raise InputError(f"cannot read {where}: {exc}") from None
+
+
+def _bounded_lines(f, where):
+    """The lines of text file ``f``, each read at most ``MAX_LINE_CHARS`` far."""
+    number = 0
+    while line := f.readline(MAX_LINE_CHARS + 1):
+        number += 1
+        if len(line) > MAX_LINE_CHARS:
+            raise InputError(
+                f"{where}, line {number}: longer than {MAX_LINE_CHARS:,} characters; "
+                "is it a CSV file?"
+            )
+        yield line
+
+
+def _short(name, limit=40):
+    """A column name for a message: at most ``limit`` characters."""
+    return name if len(name) <= limit else name[: limit - 3] + "..."
+
+
+def _column_list(header, limit=10):
+    """``a, b, c`` for a message: the first ``limit`` names, each shortened."""
+    names = ", ".join(_short(name) for name in header[:limit])
+    if len(header) > limit:
+        names += f", ... ({len(header):,} columns)"
+    return names
+
+
+def _delimiter_hint(header, target, delimiter):
+    """'; is it ...' when ``target`` is in a header cell split by another delimiter."""
+    for other in ",;\t|: ":
+        if other != delimiter and any(target in cell.split(other) for cell in header):
+            flag = "'\\t'" if other == "\t" else repr(other)
+            return f"; is the file {other!r}-separated? Use --delimiter {flag}"
+    return ""
 
 
 def _records(reader):
@@ -330,11 +403,17 @@ def _parse_csv(reader, target, where, delimiter):
     header = [name.strip() for name in header]
     if target is None:
         raise InputError(
-            f"{where} needs --target COLUMN, the class column; columns: {', '.join(header)}"
+            f"{where} needs --target COLUMN, the class column; columns: {_column_list(header)}"
         )
     if target not in header:
         raise InputError(
-            f"{where} has no column {target!r} (--target); columns: {', '.join(header)}"
+            f"{where} has no column {target!r} (--target); columns: {_column_list(header)}"
+            + _delimiter_hint(header, target, delimiter)
+        )
+    if header.count(target) > 1:
+        raise InputError(
+            f"{where} has {header.count(target)} columns named {target!r} (--target); "
+            "rename or drop all but the class column"
         )
     if len(header) < 2:
         raise InputError(f"{where} has no feature column besides the target {target!r}")
@@ -377,9 +456,15 @@ def _parse_csv(reader, target, where, delimiter):
         raise InputError(f"{where} has a header but no data rows")
     if unusable is not None:
         j, line, cell = unusable
-        what = "a missing value" if cell in ("", "NA", "nan", "NaN") else repr(cell)
+        name = _short(feature_names[j])
+        if cell in _MISSING:
+            what = "a missing value" if cell == "" else f"missing value {cell!r}"
+            raise InputError(
+                f"{where}: feature column {name!r} has {what} on line {line}; impute "
+                "missing values (e.g. with sklearn.impute.SimpleImputer) or drop those rows"
+            )
         raise InputError(
-            f"{where}: feature column {feature_names[j]!r} is not numeric ({what} on line "
+            f"{where}: feature column {name!r} is not numeric ({_short(repr(cell))} on line "
             f"{line}); encode or drop non-numeric columns"
         )
     if no_label is not None:
@@ -390,17 +475,37 @@ def _parse_csv(reader, target, where, delimiter):
     return X, _parse_labels(labels), feature_names
 
 
+def _continuous_hint(y, classes):
+    """'; ...' when the labels look like measurements rather than classes, else ''."""
+    if y.dtype.kind in "iu":
+        numbers = classes
+    else:
+        try:
+            numbers = np.array([float(c) for c in classes])
+        except (TypeError, ValueError):
+            return ""
+    fractional = not np.all(np.mod(numbers, 1) == 0)
+    if fractional or len(classes) > len(y) / 2:
+        return (
+            f"; the target looks continuous ({len(classes):,} distinct numbers in "
+            f"{len(y):,} rows): SoftmaxRegressor is a classifier, --target must name "
+            "a column of class labels"
+        )
+    return ""
+
+
 def _split(X, y, args, where):
     classes, counts = np.unique(y, return_counts=True)
     if len(classes) < 2:
         raise InputError(
-            f"{where} has only one class ({_plain(classes[0])!r}); a classifier needs at least two"
+            f"{where} has only one class ({_short(repr(_plain(classes[0])))}); a classifier "
+            "needs at least two"
         )
     if counts.min() < 2:
-        lonely = _plain(classes[counts.argmin()])
+        lonely = _short(repr(_plain(classes[counts.argmin()])))
         raise InputError(
-            f"{where}: class {lonely!r} has a single sample; the stratified split into "
-            "training and test sets needs at least two of each class"
+            f"{where}: class {lonely} has a single sample; the stratified split into "
+            "training and test sets needs at least two of each class" + _continuous_hint(y, classes)
         )
     try:
         X_train, X_test, y_train, y_test = train_test_split(
@@ -415,9 +520,31 @@ def _split(X, y, args, where):
         c = untrained[0]
         raise InputError(
             f"{where}: --test-size {args.test_size} puts all {counts[classes == c][0]} "
-            f"samples of class {_plain(c)!r} in the test set; lower --test-size"
+            f"samples of class {_short(repr(_plain(c)))} in the test set; lower --test-size"
+            + _continuous_hint(y, classes)
         )
     return X_train, X_test, y_train, y_test
+
+
+def _check_standardisable(X_train, X_test, feature_names, where):
+    """Raise InputError for a column StandardScaler cannot bring to finite values.
+
+    Finite cells near the float64 limit (1e308) overflow its variance, and the
+    models would be handed NaN: the error would blame data that has none.
+    """
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scaler = StandardScaler().fit(X_train)
+        ok = np.isfinite(scaler.mean_) & np.isfinite(scaler.scale_)
+        for X in (X_train, X_test):
+            ok &= np.isfinite(scaler.transform(X)).all(axis=0)
+    if not ok.all():
+        j = int(np.flatnonzero(~ok)[0])
+        largest = max(np.abs(X_train[:, j]).max(initial=0), np.abs(X_test[:, j]).max(initial=0))
+        raise InputError(
+            f"{where}: feature column {_short(feature_names[j])!r} has values too large to "
+            f"standardise (up to {largest:.3g}); divide the column by a constant"
+        )
 
 
 def _stratified_subset(y, n, random_state):
@@ -463,8 +590,19 @@ def load_data(args):
                 # fetch_openml warns before each retry; the error below says it all.
                 warnings.filterwarnings("ignore", message="A network error occurred")
                 bunch = load_fashion_mnist(data_home=args.data_home, idx_folder=args.idx_folder)
-        except ConnectionError:
-            raise  # no network: exit status 1 (main), not a bad argument
+        except ConnectionError as exc:
+            # No network: exit status 1 (main), not a bad argument. The loader's own
+            # message is for Python users (idx_folder=...) and too long for one line.
+            from .datasets import _GITHUB_URL
+
+            cause = exc.__cause__
+            reason = getattr(cause, "reason", None) or cause or exc
+            raise ConnectionError(
+                f"Could not download Fashion-MNIST from OpenML ({reason}) and found no cached "
+                "copy. Pass --idx-folder DIR, a folder with the four original IDX files "
+                f"(train-images-idx3-ubyte.gz, ...) from {_GITHUB_URL}, or --data-home DIR, "
+                "a copy of the scikit_learn_data folder of a machine that has downloaded it."
+            ) from None
         except (OSError, ValueError) as exc:
             # The loader's own messages say what is wrong; a bare OSError, such
             # as --data-home naming a file, gets "cannot load" and no errno.
@@ -476,9 +614,7 @@ def load_data(args):
                     f"cannot load Fashion-MNIST: {str(exc.filename)!r}: {reason}"
                 ) from None
             if isinstance(exc, OSError):  # a full disk, a broken download, ...
-                raise InputError(
-                    f"cannot load Fashion-MNIST: {exc.strerror or exc}"
-                ) from None
+                raise InputError(f"cannot load Fashion-MNIST: {exc.strerror or exc}") from None
             raise InputError(str(exc)) from None
         data = _Data(
             key,
@@ -498,9 +634,10 @@ def load_data(args):
         delimiter = args.delimiter
         if delimiter is None:
             delimiter = "\t" if args.dataset.lower().endswith(".tsv") else ","
-        X, y, _ = read_csv(args.dataset, args.target, delimiter)
+        X, y, feature_names = read_csv(args.dataset, args.target, delimiter)
         where = f"the target column {args.target!r} of {args.dataset!r}"
         X_train, X_test, y_train, y_test = _split(X, y, args, where)
+        _check_standardisable(X_train, X_test, feature_names, f"CSV file {args.dataset!r}")
         classes = np.unique(y)
         data = _Data(
             Path(args.dataset).name,
@@ -539,6 +676,10 @@ def _fit(name, pipe, data, alpha, notes):
         start = time.perf_counter()
         pipe.fit(data.X_train, data.y_train)
         seconds = time.perf_counter() - start
+    if any(str(w.message).startswith("Training interrupted by user") for w in caught):
+        # Ctrl-C ended SoftmaxRegressor's training softly (it keeps a model); the
+        # demo stops, as any command does on Ctrl-C.
+        raise KeyboardInterrupt
     for w in caught:
         first_line = str(w.message).splitlines()[0]
         note = f"{name}: {first_line}"
@@ -693,9 +834,8 @@ def run(args):
         print(f"\nTraining {name} ...", flush=True)
         try:
             rows.append(_fit(name, pipe, data, args.alpha, notes))
-        except ValueError as exc:
-            print(f"{PROG}: error: {name} failed to train: {exc}", file=sys.stderr)
-            return FAILED
+        except ValueError as exc:  # the data or the settings: e.g. a step that diverges
+            raise InputError(f"{name} failed to train: {exc}") from None
     print("\n" + format_table(rows))
     print(
         "\naccuracy, log-loss: on the test set. train obj: mean training log-loss + "
@@ -712,20 +852,73 @@ def run(args):
     return OK
 
 
+def _one_line(message, limit=MAX_MESSAGE):
+    """``message`` on one line of at most ``limit`` characters.
+
+    Line breaks and other control characters (from a file's column names, say)
+    are shown as escapes, so that a message is always one line.
+    """
+    text = "".join(
+        c if c == "\t" or unicodedata.category(c) not in ("Cc", "Zl", "Zp") else repr(c)[1:-1]
+        for c in message
+    )
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _silence_stdout():
+    """Point stdout at /dev/null, so that Python's last flush of it cannot fail.
+
+    Python's advice for a closed pipe (the "Note on SIGPIPE" in the signal
+    module's documentation). Not when stdout is no file descriptor (captured).
+    """
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def _prog(argv):
+    """The command's name in messages: "sksoftmax" when run by the console script."""
+    if argv is None and sys.argv and Path(sys.argv[0]).stem == "sksoftmax":
+        return "sksoftmax"
+    return PROG
+
+
 def main(argv=None):
-    """Run the demo; return the exit status (0, 1 or 2)."""
-    parser = build_parser()
+    """Run the demo; return the exit status (0, 1, 2, 130 or 141)."""
+    prog = _prog(argv)
+    parser = build_parser(prog)
+
+    def error(message):
+        print(_one_line(f"{prog}: error: {message}"), file=sys.stderr)
+
     try:
         args = parser.parse_args(argv)
-        return run(args)
-    except SystemExit as exc:  # --help
+        status = run(args)
+        sys.stdout.flush()  # a closed pipe fails here, not in Python's exit
+        return status
+    except SystemExit as exc:  # --help, --version
         return exc.code if isinstance(exc.code, int) else OK
     except InputError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        error(exc)
         return BAD_INPUT
+    except BrokenPipeError:  # before ConnectionError, its base class
+        # The reader went away (| head): stop quietly, as Unix tools do.
+        _silence_stdout()
+        return BROKEN_PIPE
     except ConnectionError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        error(exc)
+        return FAILED
+    except MemoryError:
+        error("out of memory; try a smaller file or --max-samples")
+        return FAILED
+    except OSError as exc:  # e.g. stdout on a full disk; Python's last flush would fail too
+        _silence_stdout()
+        error(f"cannot write the output: {exc.strerror or exc}")
         return FAILED
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return INTERRUPTED

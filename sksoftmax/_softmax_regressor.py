@@ -1,6 +1,7 @@
 """SoftmaxRegressor: multinomial logistic regression trained by minibatch SGD."""
 
 import copy
+import re
 import signal
 import threading
 import time
@@ -42,6 +43,10 @@ SAGA_STEP_FACTOR = 3.0
 _SCORING_CHUNK = 4096
 
 _blas_controller = None
+
+# Bounds of power_t and average (see _parameter_constraints).
+_MAX_POWER_T = 10.0
+_MAX_INT64 = int(np.iinfo(np.int64).max)
 
 
 def _limit_blas_threads(limit):
@@ -149,7 +154,10 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
         the curvature on its first chunk; a chunk smaller than ``batch_size``
         steps in proportion to its size.
     power_t : float, default=0.5
-        Exponent of the "invscaling" schedule.
+        Exponent of the "invscaling" schedule, in ``[0, 10]``. As in
+        MLPClassifier, negative values (which make the step grow) are refused;
+        past 1 the steps have a finite sum, so training may stall short of the
+        optimum, and 10 keeps ``t ** power_t`` finite for any sample count.
     momentum : float, default=0.0
         Heavy-ball momentum in ``[0, 1)``; 0 is plain SGD.
     nesterov : bool, default=False
@@ -157,12 +165,14 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
     average : bool or int, default=False
         Polyak-Ruppert averaging of ``W`` and ``b``: predictions use the average
         of the iterates. An int starts averaging once that many samples have
-        been seen; True starts at once.
+        been seen (at most ``2**63 - 1``, the range of ``t_``); True starts at
+        once.
     early_stopping : bool, default=False
         Hold out a stratified ``validation_fraction`` of the training data,
         watch ``scoring`` on it after each epoch, stop after ``n_iter_no_change``
         epochs without improvement and restore the best weights seen.
-        ``partial_fit`` ignores it.
+        ``partial_fit`` refuses it (ValueError), as MLPClassifier's and
+        SGDClassifier's do: a single chunk has no held-out set to watch.
     validation_fraction : float, default=0.1
         Fraction of the training data held out when ``early_stopping=True``.
     n_iter_no_change : int, default=5
@@ -172,7 +182,8 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
         Validation score watched by early stopping: the negated log-loss
         (what the model optimises) or the accuracy.
     class_weight : dict, "balanced" or None, default=None
-        Weights ``{label: weight}`` multiplied into the sample weights;
+        Weights ``{label: weight}`` multiplied into the sample weights, each a
+        finite non-negative number (labels left out weigh 1);
         "balanced" uses ``n_samples / (n_classes * np.bincount(y))``.
     warm_start : bool, default=False
         Continue the previous ``fit`` from its weights and optimiser state
@@ -238,7 +249,10 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
     Ctrl-C during ``fit`` ends training after the current batch with a warning,
     keeping a usable model; a second Ctrl-C raises ``KeyboardInterrupt`` at once.
     (On the compiled engine: after the current chunk of batches, a few
-    milliseconds of work.)
+    milliseconds of work.) The second press may come in a later fit of a loop
+    of fits, such as a grid search or a loop of ``partial_fit`` calls: the first
+    press stays pending until no fit has run for 10 seconds, so a new fit
+    started sooner raises ``KeyboardInterrupt`` at its first Ctrl-C.
 
     When numba is installed (``pip install sksoftmax[fast]``), large problems
     train with compiled epochs: dense data of at least ``2**20`` entries with at
@@ -276,10 +290,13 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
         "solver": [StrOptions(set(SOLVERS))],
         "learning_rate": [StrOptions(set(LEARNING_RATES))],
         "eta0": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
-        "power_t": [Interval(Real, None, None, closed="neither")],
+        # As MLPClassifier (SGDClassifier refuses negative values from 1.10); at most
+        # _MAX_POWER_T so that t ** power_t stays finite for every t below 2 ** 63.
+        "power_t": [Interval(Real, 0, _MAX_POWER_T, closed="both")],
         "momentum": [Interval(Real, 0, 1, closed="left")],
         "nesterov": ["boolean"],
-        "average": [Interval(Integral, 0, None, closed="neither"), "boolean"],
+        # A sample count, as t_: the compiled engines keep it in an int64.
+        "average": [Interval(Integral, 0, _MAX_INT64, closed="right"), "boolean"],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -373,7 +390,7 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
         """
         with self._rollback_on_error():
             warm = self.warm_start and hasattr(self, "coef_")
-            X, y = validate_data(
+            X, y = _validate_data(
                 self,
                 X,
                 y,
@@ -384,7 +401,7 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
                 order="C",
                 reset=True,
             )
-            check_classification_targets(y)
+            _check_targets(y)
             classes = np.unique(y)
             if len(classes) < 2:
                 raise ValueError(
@@ -445,8 +462,9 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch of minibatch SGD over ``(X, y)``, continuing the previous state.
 
-        ``max_iter``, ``tol`` and ``early_stopping`` do not apply; the step-size
-        schedule, momentum and averages carry over from call to call. A chunk
+        ``max_iter`` and ``tol`` do not apply, and ``early_stopping=True`` is
+        refused (ValueError), as by MLPClassifier; the step-size schedule,
+        momentum and averages carry over from call to call. A chunk
         smaller than ``batch_size`` is one batch, whose step is in proportion
         to its size (as for a ragged last batch in ``fit``): every row weighs
         the same however the stream is cut, and a one-row first chunk cannot
@@ -481,6 +499,12 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
         self : SoftmaxRegressor
             Updated estimator.
         """
+        if self.early_stopping:
+            # As MLPClassifier and SGDClassifier: one chunk has no held-out set to watch.
+            raise ValueError(
+                "partial_fit does not support early_stopping=True; use fit, or "
+                "set_params(early_stopping=False) to train chunk by chunk."
+            )
         with self._rollback_on_error():
             if self.solver == "saga":
                 raise ValueError(
@@ -491,7 +515,7 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
             if first_call and classes is None:
                 raise ValueError("classes must be passed on the first call to partial_fit.")
             if classes is not None:
-                classes = unique_labels(classes)
+                classes = _named(unique_labels, "classes", classes)
                 if not first_call and not np.array_equal(classes, self.classes_):
                     raise ValueError(
                         f"classes={classes.tolist()} is not the same as on the first call "
@@ -516,7 +540,7 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
                 and not sp.issparse(X)
                 and (self.eta0 != "auto" or getattr(self, "_curvature", None) is not None)
             )
-            X, y = validate_data(
+            X, y = _validate_data(
                 self,
                 X,
                 y,
@@ -526,7 +550,7 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
                 reset=first_call,
                 ensure_all_finite=not defer_finite_check,
             )
-            check_classification_targets(y)
+            _check_targets(y)
             if first_call:
                 self.classes_ = classes
             unseen = np.setdiff1d(np.unique(y), self.classes_)
@@ -630,30 +654,59 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
 
     def _logits(self, X):
         check_is_fitted(self)
-        X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False)
+        X = _validate_data(
+            self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False
+        )
         return safe_sparse_dot(X, self.coef_.T, dense_output=True) + self.intercept_
 
     # ------------------------------------------------------------ internals
 
     @contextmanager
     def _rollback_on_error(self):
-        """Leave the estimator as it was if the call fails (arrays are never mutated)."""
+        """Leave the estimator as it was if the call fails (arrays are never mutated).
+
+        Also shields the call from the caller's np.errstate: non-finite values
+        are judged by explicit checks (of the inputs, of divergence), and under
+        all="raise" an underflow in exp, or weights cast to float32, leaked out
+        as a bare FloatingPointError.
+        """
         saved = dict(self.__dict__)
+        # A RandomState given as random_state is drawn from in place: a failed call
+        # puts its state back too, or the model would not be as it was.
+        random_state = self.random_state
+        drawn_from = isinstance(random_state, np.random.RandomState)
+        state = random_state.get_state() if drawn_from else None
         try:
-            yield
+            with np.errstate(all="ignore"):
+                yield
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(saved)
+            if drawn_from:
+                random_state.set_state(state)
             raise
 
     def _sample_weight(self, X, y, y_idx, sample_weight):
-        sample_weight = _check_sample_weight(
-            sample_weight, X, dtype=X.dtype, ensure_non_negative=True
-        )
+        with _errors_naming("sample_weight"):  # "could not convert string to float"
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=X.dtype, ensure_non_negative=True
+            )
+        if isinstance(self.class_weight, dict):
+            _check_class_weight(self.class_weight, self.classes_)
         if self.class_weight is not None:
             class_weight = compute_class_weight(self.class_weight, classes=self.classes_, y=y)
             sample_weight = sample_weight * class_weight[y_idx].astype(X.dtype)
-        if not sample_weight.sum() > 0:
+        with np.errstate(over="ignore"):
+            total = sample_weight.sum(dtype=np.float64)
+        if not np.isfinite(total):
+            # Each is finite, but their sum (or a product with class_weight) is not:
+            # the mean the weights are divided by would be inf, and every weight 0.
+            raise ValueError(
+                "The sample weights (times class_weight) are too large: their sum "
+                f"overflows {sample_weight.dtype}. Divide sample_weight or class_weight "
+                "by a constant; only their ratios matter."
+            )
+        if not total > 0:
             raise ValueError("The sample weights (times class weights) sum to zero.")
         return sample_weight
 
@@ -741,7 +794,7 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
         if coef_init is None:
             coef = np.zeros(shape, dtype=X.dtype, order=_weights_order(X))
         else:
-            coef = np.array(coef_init, dtype=X.dtype, order=_weights_order(X))
+            coef = _init_array(coef_init, "coef_init", X.dtype, _weights_order(X))
             if n_params == 1 and coef.ndim == 1:
                 coef = coef.reshape(1, -1)  # SGDClassifier's binary coef_init shape
             if coef.shape != shape:
@@ -751,13 +804,17 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
         if intercept_init is None:
             intercept = np.zeros(n_params, dtype=X.dtype)
         else:
-            intercept = np.array(intercept_init, dtype=X.dtype).reshape(-1)
+            intercept = _init_array(intercept_init, "intercept_init", X.dtype)
+            if intercept.ndim <= 1:
+                intercept = intercept.reshape(-1)  # a scalar for two classes
             if intercept.shape != (n_params,):
                 raise ValueError(
                     f"intercept_init has shape {intercept.shape}, expected ({n_params},)."
                 )
             if not np.isfinite(intercept).all():
                 raise ValueError("intercept_init contains NaN or infinity.")
+        if coef_init is not None or intercept_init is not None:
+            _check_initial_logits(X, coef, intercept)
         return coef, intercept
 
     def _copy_state(self, X):
@@ -1114,6 +1171,135 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
         super().__setstate__(from_plain(state))
 
 
+def _check_class_weight(class_weight, classes):
+    """Raise ValueError unless ``class_weight`` maps labels of ``classes`` to weights.
+
+    Each weight must be a finite non-negative real number (not a bool):
+    scikit-learn's compute_class_weight takes anything float() takes.
+    """
+    known = classes.tolist()
+    unknown = [label for label in class_weight if label not in known]
+    if unknown:
+        raise ValueError(
+            f"class_weight has labels {_short_repr(unknown)} that are not among the "
+            f"classes {_short_repr(known)}."
+        )
+    for label, weight in class_weight.items():
+        valid = isinstance(weight, Real) and not isinstance(weight, (bool, np.bool_))
+        if not (valid and np.isfinite(weight) and weight >= 0):
+            raise ValueError(
+                f"class_weight[{label!r}] must be a finite non-negative number, "
+                f"got {_short_repr(weight)}."
+            )
+
+
+def _validate_data(estimator, X, y="no_validation", **kwargs):
+    """scikit-learn's validate_data, whose errors say which argument is wrong.
+
+    Many of its messages ("Found array with 0 sample(s)", "could not convert
+    string to float", "Complex data not supported") do not: they get "Invalid
+    X: " or "Invalid y: " in front, the message itself unchanged.
+    """
+    try:
+        return validate_data(estimator, X, y, **kwargs)
+    except (ValueError, TypeError) as exc:
+        culprit = "X"
+        if not (isinstance(y, str) and y == "no_validation"):
+            try:  # X alone; what this sets on the estimator, fit's rollback undoes
+                validate_data(estimator, X, **kwargs)
+                culprit = "y"
+            except (ValueError, TypeError):
+                pass
+        named = _name_argument(exc, culprit)
+        if named is exc:
+            raise
+        raise named from exc
+
+
+def _check_targets(y):
+    """check_classification_targets, whose errors ("Unknown label type") name y."""
+    _named(check_classification_targets, "y", y)
+
+
+def _named(function, name, value):
+    """``function(value)``, whose ValueError or TypeError names argument ``name``."""
+    with _errors_naming(name):
+        return function(value)
+
+
+@contextmanager
+def _errors_naming(name):
+    """Context whose ValueError or TypeError names argument ``name``."""
+    try:
+        yield
+    except (ValueError, TypeError) as exc:
+        named = _name_argument(exc, name)
+        if named is exc:
+            raise
+        raise named from exc
+
+
+def _name_argument(exc, name):
+    """``exc`` with "Invalid ``name``: " in front of its message unless it names ``name``.
+
+    The same exception where its message is its one argument; else (numpy's
+    UFuncTypeError, say) a new ValueError or TypeError of that message.
+    """
+    message = str(exc)
+    if re.search(rf"(?<!\w){re.escape(name)}(?!\w)", message):
+        return exc
+    if exc.args == (message,):
+        exc.args = (f"Invalid {name}: {message}",)
+        return exc
+    return (ValueError if isinstance(exc, ValueError) else TypeError)(f"Invalid {name}: {message}")
+
+
+def _check_initial_logits(X, coef, intercept):
+    """Raise ValueError if the initial weights put a logit on X past MAX_LOGIT.
+
+    Such weights (coef_init=1e300, say) carry no information and start
+    training diverged: the fuzz saw one returned as the model, its loss inf.
+    """
+    for start in range(0, X.shape[0], _SCORING_CHUNK):
+        Z = safe_sparse_dot(X[start : start + _SCORING_CHUNK], coef.T, dense_output=True)
+        if not np.abs(Z + intercept).max(initial=0.0) < MAX_LOGIT:  # NaN or inf too
+            raise ValueError(
+                f"coef_init and intercept_init put logits past {MAX_LOGIT:.0e} on X, "
+                "where softmax carries no information: start from smaller weights "
+                "(or None, zeros)."
+            )
+
+
+def _init_array(value, name, dtype, order="C"):
+    """``value`` as a new ``dtype`` array, or a ValueError that names ``name``.
+
+    Bare numpy would say "could not convert string to float" or "setting an
+    array element with a sequence", and turn a sparse matrix into an object
+    scalar, or drop the imaginary part of complex numbers with a warning.
+    """
+    if sp.issparse(value):
+        raise ValueError(
+            f"{name} must be a dense array, got a sparse {type(value).__name__}; "
+            f"pass {name}.toarray()."
+        )
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError) as exc:  # ragged nested lists
+        raise ValueError(f"{name} must be a rectangular array of numbers: {exc}") from None
+    if array.dtype.kind not in "biufO":
+        raise ValueError(f"{name} must hold real numbers, got an array of dtype {array.dtype}.")
+    try:
+        return np.array(array, dtype=dtype, order=order)
+    except (ValueError, TypeError) as exc:  # objects that are not numbers
+        raise ValueError(f"{name} must hold real numbers: {exc}") from None
+
+
+def _short_repr(value, limit=200):
+    """``repr(value)``, cut to ``limit`` characters for an error message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _check_finite(X):
     """Raise scikit-learn's ValueError if dense X holds NaN or infinity."""
     assert_all_finite(X, input_name="X", estimator_name=SoftmaxRegressor.__name__)
@@ -1283,6 +1469,46 @@ class _TrainingState:
         self.best_validation_score = None
 
 
+class _PendingCtrlC:
+    """A Ctrl-C that ended a fit, until the user has control back.
+
+    The first Ctrl-C in a fit only ends that fit. In a loop of fits (a grid
+    search with n_jobs=1, a loop of partial_fit calls) the next fit starts at
+    once, and the user, who has not got control back, presses again: that
+    press must stop everything. So the press stays pending while fits follow
+    one another, and a pending press makes the next Ctrl-C in any fit raise
+    KeyboardInterrupt at once. Python cannot tell when the user gets control
+    back (a prompt, the end of a script); what it can tell is that no fit ran
+    for a while: the press is dropped once ``GAP`` seconds have passed between
+    the end of a fit and the start of the next, or when a KeyboardInterrupt
+    leaves a fit. Only fits in the main thread, which own SIGINT, take part.
+    """
+
+    GAP = 10.0  # seconds; the time a grid search spends between fits is far less
+
+    def __init__(self):
+        self._last_fit_end = None  # time.monotonic() while a press is pending
+
+    def record(self):
+        self._last_fit_end = time.monotonic()
+
+    def fit_ended(self):
+        if self._last_fit_end is not None:
+            self._last_fit_end = time.monotonic()
+
+    def clear(self):
+        self._last_fit_end = None
+
+    def active(self):
+        """Whether a press is pending; drops one older than ``GAP`` seconds."""
+        if self._last_fit_end is not None and time.monotonic() - self._last_fit_end > self.GAP:
+            self._last_fit_end = None
+        return self._last_fit_end is not None
+
+
+_pending_ctrl_c = _PendingCtrlC()
+
+
 class _InterruptFlag:
     """Turn Ctrl-C during training into a request to stop after the current batch.
 
@@ -1300,18 +1526,33 @@ class _InterruptFlag:
 
     def _handle(self, signum, frame):
         self._requested = True
-        # A second Ctrl-C interrupts at once (e.g. a loop of fits in a grid search).
+        _pending_ctrl_c.record()
+        # A second Ctrl-C in this fit interrupts at once, in a later fit too
+        # (see _PendingCtrlC).
         signal.signal(signal.SIGINT, self._previous)
+
+    def _handle_second(self, signum, frame):
+        # requested() makes _train re-raise this rather than take it for a first press.
+        self._requested = True
+        signal.signal(signal.SIGINT, self._previous)
+        raise KeyboardInterrupt(
+            "a second Ctrl-C: the first one ended an earlier fit of this loop of fits"
+        )
 
     def __enter__(self):
         if (
             threading.current_thread() is threading.main_thread()
             and signal.getsignal(signal.SIGINT) is signal.default_int_handler
         ):
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            handler = self._handle_second if _pending_ctrl_c.active() else self._handle
+            self._previous = signal.signal(signal.SIGINT, handler)
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, exc_type, exc_value, traceback):
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
+            if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+                _pending_ctrl_c.clear()  # the user gets control back
+            else:
+                _pending_ctrl_c.fit_ended()
         return False

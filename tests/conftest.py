@@ -1,7 +1,8 @@
 """Shared test configuration: a deterministic hypothesis profile.
 
 The "sksoftmax" profile is loaded unless ``HYPOTHESIS_PROFILE`` names another
-one (e.g. ``HYPOTHESIS_PROFILE=thorough`` for a longer randomised search).
+one (e.g. ``HYPOTHESIS_PROFILE=thorough`` for a longer randomised search), or
+pytest's ``--hypothesis-profile=thorough`` does (the long run of test_fuzz.py).
 """
 
 import os
@@ -57,3 +58,15 @@ def blas_single_thread():
     threadpoolctl = pytest.importorskip("threadpoolctl")
     with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
         yield
+
+
+@pytest.fixture(autouse=True)
+def _no_pending_ctrl_c():
+    """Each test is a new command: a Ctrl-C one test sent is not pending in the next.
+
+    (See sksoftmax._softmax_regressor._PendingCtrlC.)
+    """
+    yield
+    from sksoftmax._softmax_regressor import _pending_ctrl_c
+
+    _pending_ctrl_c.clear()

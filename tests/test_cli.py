@@ -1,15 +1,20 @@
 """The ``python -m sksoftmax`` demo, called in-process through main(argv)."""
 
 import csv
+import os
 import re
+import shutil
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 from sklearn.datasets import load_iris
 
+import sksoftmax
 from sksoftmax.__main__ import main
 from sksoftmax._cli import InputError, _stratified_subset, read_csv
 
@@ -88,7 +93,7 @@ def test_fashion_mnist_offline_is_one_line_exit_1(monkeypatch, tmp_path, capsys)
     assert main(["--dataset", "fashion-mnist", "--data-home", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
-    assert "Could not download Fashion-MNIST" in err and "idx_folder" in err
+    assert "Could not download Fashion-MNIST" in err and "--idx-folder DIR" in err
 
 
 def test_plot_writes_png(tmp_path, capsys):
@@ -347,7 +352,103 @@ def test_read_csv_reports_the_leftmost_non_numeric_column(tmp_path):
                 "--target",
                 "y",
             ],
-            "feature column 'a' is not numeric (a missing value on line 3)",
+            "feature column 'a' has a missing value on line 3; impute missing values (e.g. "
+            "with sklearn.impute.SimpleImputer) or drop those rows",
+        ),
+        (
+            lambda d: [
+                "--dataset",
+                write_csv(d / "na.csv", ["a", "y"], [[1, "u"], ["NA", "v"], ["?", "u"]]),
+                "--target",
+                "y",
+            ],
+            "feature column 'a' has missing value 'NA' on line 3; impute",
+        ),
+        (
+            lambda d: [
+                "--dataset",
+                write_csv(
+                    d / "dup.csv", ["a", "label", "label"], [[i, i % 2, i % 2] for i in range(8)]
+                ),
+                "--target",
+                "label",
+            ],
+            "has 2 columns named 'label' (--target); rename or drop all but the class column",
+        ),
+        (
+            lambda d: [
+                "--dataset",
+                write_csv(
+                    d / "huge.csv",
+                    ["a", "b", "y"],
+                    [[(-1) ** i * 1e308, i, i % 2] for i in range(20)],
+                ),
+                "--target",
+                "y",
+            ],
+            "feature column 'a' has values too large to standardise (up to 1e+308); divide "
+            "the column by a constant",
+        ),
+        (
+            lambda d: [
+                "--dataset",
+                write_bytes(d / "semi.csv", b"f1;f2;f3;label\n" + b"1;2;3;u\n4;5;6;v\n" * 4),
+                "--target",
+                "label",
+            ],
+            "has no column 'label' (--target); columns: f1;f2;f3;label; is the file "
+            "';'-separated? Use --delimiter ';'",
+        ),
+        (
+            lambda d: [
+                "--dataset",
+                write_bytes(d / "tab.csv", b"f1\tlabel\n" + b"1\tu\n4\tv\n" * 4),
+                "--target",
+                "label",
+            ],
+            "is the file '\\t'-separated? Use --delimiter '\\t'",
+        ),
+        (
+            lambda d: [
+                "--dataset",
+                write_csv(d / "cont.csv", ["a", "y"], [[i, f"{np.sin(i):.3f}"] for i in range(30)]),
+                "--target",
+                "y",
+            ],
+            "has a single sample; the stratified split into training and test sets needs at "
+            "least two of each class; the target looks continuous (30 distinct numbers in 30 "
+            "rows): SoftmaxRegressor is a classifier",
+        ),
+        (
+            lambda d: [
+                "--dataset",
+                write_bytes(d / "nl.csv", b'"a\nb",label\n1,2\n'),
+                "--target",
+                "y",
+            ],
+            "has no column 'y' (--target); columns: a\\nb, label",
+        ),
+        (
+            lambda d: [
+                "--dataset",
+                write_bytes(d / "wide.csv", ",".join(f"f{j}" for j in range(200_000)).encode()),
+                "--target",
+                "y",
+            ],
+            "columns: f0, f1, f2, f3, f4, f5, f6, f7, f8, f9, ... (200,000 columns)",
+        ),
+        (
+            lambda d: [
+                "--dataset",
+                write_bytes(d / "long.csv", b"a," + b"x" * 300 + b"\n1,2\n"),
+                "--target",
+                "y" * 600,
+            ],
+            "has no column 'yyyy",
+        ),
+        (
+            lambda d: ["--dataset", "digits", "--eta0", "1e20", "--learning-rate", "constant"],
+            "SoftmaxRegressor failed to train: Training diverged",
         ),
         (
             lambda d: [
@@ -445,6 +546,16 @@ def test_read_csv_reports_the_leftmost_non_numeric_column(tmp_path):
         "no-target",
         "non-numeric-feature",
         "missing-value",
+        "missing-value-NA",
+        "duplicated-target-column",
+        "finite-1e308",
+        "semicolon-separated",
+        "tab-separated",
+        "continuous-target",
+        "newline-in-header",
+        "wide-header",
+        "long-target-name",
+        "diverging-step",
         "one-class",
         "single-sample-class",
         "test-size-takes-a-whole-class",
@@ -477,6 +588,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, make_args, message):
     captured = capsys.readouterr()
     assert captured.err.startswith("python -m sksoftmax: error: ")
     assert captured.err.count("\n") == 1, captured.err  # one line, no traceback
+    assert len(captured.err) <= 501, len(captured.err)
     assert message in captured.err
     assert "Epoch" not in captured.out and "accuracy" not in captured.out
 
@@ -495,3 +607,88 @@ def test_help_subprocess():
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("usage: python -m sksoftmax")
     assert "LogisticRegression" in result.stdout
+
+
+def test_version(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"python -m sksoftmax {sksoftmax.__version__}\n"
+
+
+def test_console_script_calls_itself_sksoftmax():
+    script = shutil.which("sksoftmax", path=str(Path(sys.executable).parent))
+    if script is None:
+        pytest.skip("the sksoftmax console script is not installed next to this Python")
+    result = subprocess.run([script, "--bad-option"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr == "sksoftmax: error: unrecognized arguments: --bad-option\n"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX pipes")
+def test_a_closed_pipe_ends_the_demo_quietly():
+    """``python -m sksoftmax --dataset digits | head -1``: no message, status 141."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sksoftmax", "--dataset", "digits"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout.readline().startswith(b"Dataset digits:")
+        proc.stdout.close()  # as head does after its line
+        stderr = proc.stderr.read()
+        proc.wait(timeout=120)
+    finally:
+        proc.kill()
+    assert stderr == b""
+    assert proc.returncode == 141  # 128 + SIGPIPE, as a shell reports for `yes | head -1`
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="resource limits and sparse files")
+def test_a_huge_file_without_newline_is_refused_before_it_is_read(tmp_path):
+    """4 GiB of NUL bytes (a sparse file) under a 3 GiB address-space limit."""
+    resource = pytest.importorskip("resource")
+    path = tmp_path / "nul.csv"
+    with open(path, "wb") as f:
+        f.truncate(4 * 2**30)
+    if os.stat(path).st_blocks > 1024:
+        pytest.skip("no sparse files here: the test would write 4 GiB")
+
+    def limit_memory():
+        resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30))
+
+    result = subprocess.run(
+        [sys.executable, "-m", "sksoftmax", "--dataset", str(path), "--target", "y"],
+        preexec_fn=limit_memory,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2, result.stderr[-1000:]
+    assert result.stderr.count("\n") == 1
+    assert "line 1: longer than 33,554,432 characters; is it a CSV file?" in result.stderr
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT cannot be sent on Windows")
+def test_ctrl_c_exits_130():
+    # A tiny constant step and tol=0: SoftmaxRegressor would train for minutes.
+    args = ["--dataset", "digits", "--learning-rate", "constant", "--eta0", "1e-5", "--tol", "0"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sksoftmax", *args, "--max-iter", "1000000"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, SKSOFTMAX_NUMBA="0"),
+    )
+    watchdog = threading.Timer(300, proc.kill)  # never hang the suite
+    watchdog.start()
+    try:
+        for line in proc.stdout:
+            if line.startswith("Epoch 1,"):  # SoftmaxRegressor is training
+                proc.send_signal(signal.SIGINT)
+                break
+        out, err = proc.communicate(timeout=120)
+    finally:
+        watchdog.cancel()
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert err == "python -m sksoftmax: interrupted\n"
+    assert "Training LogisticRegression" not in out and "accuracy" not in out

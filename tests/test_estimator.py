@@ -273,7 +273,7 @@ def test_sparse_fit_and_predict_never_densify(sparse_problem, no_densify):
         X.toarray()
     clf = SoftmaxRegressor(random_state=0, max_iter=3, tol=None, early_stopping=True)
     clf.fit(X, y, sample_weight=np.ones(len(y)))
-    clf.partial_fit(X, y)
+    clf.set_params(early_stopping=False).partial_fit(X, y)
     clf.predict_proba(X)
     clf.predict(X)
 

@@ -342,17 +342,11 @@ def test_early_stopping_accuracy_scoring():
     assert np.all(np.asarray(by_loss.validation_scores_) < 0)
 
 
-def test_early_stopping_ignored_by_partial_fit():
+def test_early_stopping_refused_by_partial_fit():
+    # As MLPClassifier: one chunk has no held-out set (tests/test_bad_input.py).
     X, y = standardised("iris")
-    common = dict(learning_rate="constant", eta0=0.1, random_state=0)
-    es = SoftmaxRegressor(early_stopping=True, **common)
-    plain = SoftmaxRegressor(**common)
-    for _ in range(3):
-        es.partial_fit(X, y, classes=[0, 1, 2])
-        plain.partial_fit(X, y, classes=[0, 1, 2])
-    assert es.validation_scores_ is None and es.best_validation_score_ is None
-    assert es.t_ == 3 * len(y)  # trained on every row: nothing held out
-    assert_array_equal(es.coef_, plain.coef_)
+    with pytest.raises(ValueError, match="partial_fit does not support early_stopping"):
+        SoftmaxRegressor(early_stopping=True).partial_fit(X, y, classes=[0, 1, 2])
 
 
 # ---------------------------------------------------------------- continuity
@@ -581,7 +575,7 @@ def test_verbose_zero_prints_nothing(capsys):
     X, y = standardised("iris")
     clf = SoftmaxRegressor(max_iter=3, tol=None, random_state=0, early_stopping=True)
     clf.fit(X, y)
-    clf.partial_fit(X, y)
+    clf.set_params(early_stopping=False).partial_fit(X, y)
     assert capsys.readouterr().out == ""
 
 
