@@ -334,7 +334,7 @@ class SGDOptimizer:
         """Step size of the next batch."""
         t = self.t + 1
         if self.learning_rate == "optimal":
-            return 1.0 / (self.alpha * (self.t0 + t - 1))
+            return 1.0 / (self.alpha * (self.t0 + (t - 1)))
         if self.learning_rate == "invscaling":
             return self.eta0 / t**self.power_t
         return self.eta  # constant and adaptive

@@ -724,12 +724,15 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
                 offset=offset,
             )
         self._curvature = curvature
-        return factor * curvature.eta0(
+        eta0 = factor * curvature.eta0(
             binary=len(self.classes_) == 2,
             alpha=self.alpha,
             batch_size=self.batch_size,
             momentum=self.momentum,
         )
+        # SAGA's larger step stops short of the penalty's own curvature: past
+        # 1 / alpha the L2 shrinkage 1 - eta * alpha would flip the weights' sign.
+        return min(eta0, (1.0 - self.momentum) / self.alpha) if saga and self.alpha else eta0
 
     def _optimizer_options(self, X, sample_weight=None, curvature=None, offset=None, saga=False):
         if self.learning_rate == "optimal" and self.alpha == 0:
@@ -996,6 +999,7 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
         best_score, best_score_loss = -np.inf, np.inf
         converged = False
         blow_ups = 0
+        was_high = False
         start_time = time.perf_counter()
         for _ in range(self.max_iter):
             try:
@@ -1005,7 +1009,12 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
             if data_loss is None:  # interrupted
                 break
             value, max_logit = objective() if np.isfinite(data_loss) else (np.nan, np.nan)
-            blew_up = not (max_logit < MAX_LOGIT and value <= start + abs(start))
+            # Above twice the start: for the adaptive step at once; for a schedule
+            # the user set only twice running, as a decaying step may come back
+            # ("optimal" at alpha=1e5: 160 after its first epoch, then the start's).
+            high = not value <= start + abs(start)
+            blew_up = not max_logit < MAX_LOGIT or (high and (recoverable or was_high))
+            was_high = high
             if blew_up and not (recoverable and best is not None):
                 self._raise_diverged(optimizer, run.epochs + 1, value, start)
             run.epochs += 1
@@ -1040,6 +1049,8 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
                 if not self._goes_on_after_stall(run, rule, watched, value, best):
                     converged = True
                     break
+        if was_high and not keeps_best:  # tol=None: the last weights are the model
+            self._raise_diverged(optimizer, run.epochs, state.loss_curve[-1], start)
         if keeps_best and (early_stopping or not run.interrupted):
             best.restore(state.params, optimizer)
         if early_stopping:

@@ -34,8 +34,8 @@ def table(out):
     return rows
 
 
-def test_default_iris_prints_epochs_then_table(capsys):
-    assert main([]) == 0
+def test_verbose_iris_prints_epochs_then_table(capsys):
+    assert main(["--verbose"]) == 0
     out = capsys.readouterr().out
     assert "Dataset iris: 150 samples, 4 features, 3 classes; training on 112, testing on 38" in out
     epoch_lines = re.findall(r"^Epoch (\d+), loss: ", out, re.MULTILINE)
@@ -62,6 +62,18 @@ def test_bundled_datasets(capsys, dataset, n_samples, n_features, n_classes):
     assert "Epoch 1," not in out  # --quiet
     for accuracy, *_ in table(out).values():
         assert accuracy > 0.85
+
+
+def test_demo_prints_no_epoch_lines_and_compares_the_objectives(capsys):
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert "Epoch 1," not in out
+    rows = table(out)
+    ours, theirs = rows["SoftmaxRegressor"][2], rows["LogisticRegression"][2]
+    # The table rounds to 4 digits; the line says how far apart the two are.
+    match = re.search(r"training objective is ([0-9.e+-]+) \(relative\) (above|below)", out)
+    assert match and float(match[1]) < 1e-2  # next to the optimum (measured: 4.4e-3)
+    assert abs(ours - theirs) <= 1e-2 * theirs + 1e-4
 
 
 def test_fashion_mnist_from_fake_openml(monkeypatch, tmp_path, capsys):
@@ -671,6 +683,7 @@ def test_a_huge_file_without_newline_is_refused_before_it_is_read(tmp_path):
 def test_ctrl_c_exits_130():
     # A tiny constant step and tol=0: SoftmaxRegressor would train for minutes.
     args = ["--dataset", "digits", "--learning-rate", "constant", "--eta0", "1e-5", "--tol", "0"]
+    args.append("--verbose")  # the epoch lines tell when it trains
     proc = subprocess.Popen(
         [sys.executable, "-m", "sksoftmax", *args, "--max-iter", "1000000"],
         stdout=subprocess.PIPE,

@@ -178,7 +178,22 @@ DIVERGING = [
      dict(learning_rate="constant", eta0=100)),
     ("invscaling, growing step", lambda: standardised("iris"),
      dict(learning_rate="invscaling", eta0=1.0, power_t=-1.0)),
+    ("solver sgd, constant eta0=100", lambda: standardised("iris"),
+     dict(learning_rate="constant", eta0=1000, solver="sgd")),
 ]
+
+
+@pytest.mark.parametrize("solver", ["saga", "sgd"])
+def test_a_run_ending_far_above_its_start_raises_with_tol_none(solver):
+    """tol=None returns the last weights: if they are worse than twice the start,
+    that is a divergence, not a model."""
+    X, y = standardised("iris")
+    model = SoftmaxRegressor(
+        learning_rate="constant", eta0=1000, solver=solver, max_iter=3, tol=None, random_state=0
+    )
+    with pytest.raises(ValueError, match="diverged"):
+        model.fit(X, y)
+    assert not hasattr(model, "coef_")
 
 
 @pytest.mark.parametrize("case, data, params", DIVERGING, ids=[c[0] for c in DIVERGING])
@@ -186,7 +201,7 @@ def test_a_diverging_run_with_a_user_step_raises_and_changes_nothing(case, data,
     X, y = data()
     fitted = SoftmaxRegressor(random_state=0, max_iter=2, tol=None).fit(X, y)
     state = {k: v.copy() for k, v in vars(fitted).items() if isinstance(v, np.ndarray)}
-    fitted.set_params(**params)
+    fitted.set_params(max_iter=1000, tol=1e-4, **params)
     with pytest.raises(ValueError, match=r"(?s)diverged.*eta=.*smaller eta0|power_t"):
         fitted.fit(X, y)
     for key, value in state.items():
