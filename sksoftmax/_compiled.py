@@ -692,6 +692,25 @@ def sparse_epoch_chunk(
 
 
 @_jit
+def csr_logits(data, indices, indptr, start, stop, weights_by_feature, intercept, Z):
+    """``Z[:stop - start] = X[start:stop] @ weights_by_feature + intercept`` for CSR X.
+
+    The fit's exact objective after each epoch, on sparse X: scipy's product
+    took 0.08 s for 2 M non-zeros x 20 classes, as long as half the epoch.
+    """
+    n_params = weights_by_feature.shape[1]
+    for i in range(start, stop):
+        row = Z[i - start]
+        for c in range(n_params):
+            row[c] = intercept[c]
+        for p in range(indptr[i], indptr[i + 1]):
+            value = data[p]
+            w = weights_by_feature[indices[p]]
+            for c in range(n_params):
+                row[c] += value * w[c]
+
+
+@_jit
 def transpose_scaled(source, target, scale):
     """``target[...] = scale * source.T``, in cache-sized tiles (numpy's strided
     write of a wide transpose is ~3x slower)."""

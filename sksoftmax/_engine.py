@@ -155,6 +155,25 @@ class EpochEngine:
         # Through the estimator dense training always has C-ordered coef.
         return self.compiled and not self.sparse and coef.flags.c_contiguous
 
+    def logits_function(self, coef):
+        """A ``logits`` for :func:`sksoftmax._loss.objective_in_chunks`, or None for
+        its default: the compiled CSR product where the sparse epochs are compiled
+        and ``coef.T`` is C-ordered (sparse training keeps it so)."""
+        if not (self.sparse and self._kernels is not None and coef.T.flags.c_contiguous):
+            return None
+        kernels = self._kernels
+
+        def logits(X, part, coef, intercept):
+            if not isinstance(part, slice):
+                return np.asarray(X[part] @ coef.T) + intercept
+            start, stop = part.start, part.stop
+            Z = np.empty((stop - start, coef.shape[0]), dtype=coef.dtype)
+            intercept = np.ascontiguousarray(intercept, dtype=coef.dtype)
+            kernels.csr_logits(X.data, X.indices, X.indptr, start, stop, coef.T, intercept, Z)
+            return Z
+
+        return logits
+
     def blas_threads(self):
         """BLAS threads worth using: 1 for batch-sized products, else the default (None).
 

@@ -982,7 +982,14 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
         def objective():
             coef, intercept = self._published_params(state)
             return objective_in_chunks(
-                run.X, run.y_idx, sample_weight, coef, intercept, self.alpha, rows=train_rows
+                run.X,
+                run.y_idx,
+                sample_weight,
+                coef,
+                intercept,
+                self.alpha,
+                rows=train_rows,
+                logits=run.engine.logits_function(coef),
             )
 
         start, _ = objective()

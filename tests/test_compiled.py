@@ -30,6 +30,7 @@ from test_engine import (
 import sksoftmax._engine as engine_module
 from sksoftmax import SoftmaxRegressor
 from sksoftmax._engine import DivergenceError, EpochEngine
+from sksoftmax._loss import objective
 from sksoftmax._optim import SGDOptimizer
 
 pytest.importorskip("numba")
@@ -1180,3 +1181,20 @@ def test_nan_in_X_when_eta0_auto_must_first_estimate_the_curvature(force_path, p
     clf.partial_fit(X, y)
     untouched.partial_fit(X, y)
     assert_array_equal(clf.coef_, untouched.coef_)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sparse_fit_objective_through_the_compiled_product(force_path, dtype):
+    """On CSR the exact objective after each epoch is computed by the compiled
+    product: it equals the reference objective of the returned weights."""
+    X, y = make_problem(400, 30, 4, dtype, sparse=True)
+    taken = force_path("compiled")
+    model = SoftmaxRegressor(max_iter=2, tol=None, random_state=0, alpha=0.01).fit(X, y)
+    _assert_took(taken, "compiled", n_epochs=2)
+    engine = EpochEngine(X, 4, 128)
+    assert engine.logits_function(np.asfortranarray(model.coef_)) is not None
+    expected = objective(
+        model.coef_.astype(np.float64), model.intercept_.astype(np.float64), X, y, alpha=0.01
+    )
+    rtol = 1e-12 if dtype == np.float64 else 1e-5
+    assert model.loss_curve_[-1] == pytest.approx(expected, rel=rtol)
