@@ -157,15 +157,33 @@ class Trace:
     def first(self, predicate):
         return next((s for s, f, t in self.points if predicate(f, t)), None)
 
+    def last_before(self, predicate):
+        """Seconds of the last point before the first one that satisfies: a lower
+        bound on the time to get there (0 when the first point does). For the
+        LogisticRegression ladder the rung that first gets there can take up to
+        twice the time actually needed."""
+        before = 0.0
+        for s, f, t in self.points:
+            if predicate(f, t):
+                return before
+            before = s
+        return None
+
     def summary(self, f_opt, test_opt):
-        gaps = {
-            f"{g:g}": self.first(lambda f, t, g=g: f is not None and (f - f_opt) / f_opt <= g)
+        within = {
+            f"{g:g}": (lambda f, t, g=g: f is not None and (f - f_opt) / f_opt <= g)
             for g in GAPS
         }
-        gaps["test_loss_1pct"] = self.first(lambda f, t: t <= 1.01 * test_opt)
+        within["test_loss_1pct"] = lambda f, t: t <= 1.01 * test_opt
         stop_s, stop_f = self.stop if self.stop else (None, None)
         stop_gap = None if stop_f is None else (stop_f - f_opt) / f_opt
-        return dict(name=self.name, seconds_to=gaps, stop_seconds=stop_s, stop_gap=stop_gap)
+        return dict(
+            name=self.name,
+            seconds_to={k: self.first(p) for k, p in within.items()},
+            seconds_before={k: self.last_before(p) for k, p in within.items()},
+            stop_seconds=stop_s,
+            stop_gap=stop_gap,
+        )
 
 
 def trace_softmax(name, X, y, X_test, y_test, alpha, **params):
@@ -325,14 +343,21 @@ def goals(results):
             if gap == "0.0001" and case["workload"] != "dense":
                 continue
             ours = systems[ours_name]["seconds_to"][gap]
-            times = [r["seconds_to"][gap] for r in lr if r["seconds_to"][gap] is not None]
-            fastest = min(times) if times else None
-            ratio = None if ours is None or fastest is None else fastest / ours
-            verdict = "met" if ratio is not None and ratio >= factor else "NOT met"
+            reached = [r for r in lr if r["seconds_to"][gap] is not None]
+            fastest = min(reached, key=lambda r: r["seconds_to"][gap]) if reached else None
+            hi = None if fastest is None else fastest["seconds_to"][gap]
+            lo = None if fastest is None else fastest["seconds_before"][gap]
+            ratio = None if ours is None or hi is None else hi / ours
+            ratio_lo = None if ours is None or not lo else lo / ours
+            verdict = "met" if ratio_lo is not None and ratio_lo >= factor else (
+                "met against the rung that got there, not the one before" if ratio is not None
+                and ratio >= factor else "NOT met")
             lines.append(
                 f"{case['workload']} alpha={case['alpha']:g} gap {float(gap):g}: {ours_name} "
-                f"{fmt(ours)} s, fastest LogisticRegression {fmt(fastest)} s, ratio "
-                f"{fmt(ratio, '.1f')}x (goal {factor:g}x): {verdict}"
+                f"{fmt(ours)} s; fastest LogisticRegression "
+                f"({'-' if fastest is None else fastest['name']}) {fmt(hi)} s, more than "
+                f"{fmt(lo)} s (the rung before): ratio {fmt(ratio, '.1f')}x, at least "
+                f"{fmt(ratio_lo, '.1f')}x (goal {factor:g}x): {verdict}"
             )
     return lines
 

@@ -331,12 +331,6 @@ def _sgd_update(param, g, penalty, velocity, average, eta, momentum, nesterov, a
 
 
 @_jit
-def _l2_step_strength(strength, eta):
-    """:func:`sksoftmax._engine.l2_step_strength`."""
-    return strength if eta * strength < 2.0 else 1.0 / eta
-
-
-@_jit
 def _centred_intercept(coef, intercept, offset, effective_intercept):
     """``effective_intercept = intercept - coef @ offset``: the logits of centred rows."""
     for c in range(coef.shape[0]):
@@ -510,7 +504,7 @@ def dense_epoch_chunk(
         _sgd_update(
             coef_flat,
             grad_coef.reshape(-1),
-            _l2_step_strength(alpha * m / batch_size, eta),
+            alpha * m / batch_size,
             velocity_flat,
             average_flat,
             eta,
@@ -647,7 +641,7 @@ def sparse_epoch_chunk(
             eta = eta0 / step**power_t
         else:
             eta = eta_fixed
-        decay = 1.0 - eta * _l2_step_strength(alpha * m / batch_size, eta)
+        decay = 1.0 - eta * alpha * m / batch_size
         if decay <= 0.5:  # too large a shrinkage for the scalar: apply it to every weight
             weights_by_feature *= shrink * decay
             for c in range(offset_dot.shape[0]):

@@ -333,7 +333,8 @@ class EpochEngine:
             that term pending, as they keep the L2 shrinkage, so that a batch
             still costs O(nnz).
         saga : SAGAMemory or None
-            Dense X only: step along SAGA's variance-reduced direction.
+            Step along SAGA's variance-reduced direction (on CSR through the dense
+            update of the weights, as for momentum and averaging).
 
         Returns
         -------
@@ -343,8 +344,6 @@ class EpochEngine:
         n_seen : int
             Rows visited (fewer than ``len(order)`` only if stopped early).
         """
-        if self.sparse and saga is not None:
-            raise ValueError("SAGA is implemented for dense X only")
         if self._dense_compiled_for(coef):
             return self._run_compiled_epoch(
                 X,
@@ -360,7 +359,7 @@ class EpochEngine:
                 offset=offset,
                 saga=saga,
             )
-        if self.sparse and not optimizer.momentum and not optimizer.averaging:
+        if self.sparse and not (optimizer.momentum or optimizer.averaging or saga):
             return self._run_sparse_epoch(
                 X,
                 y,
@@ -413,8 +412,7 @@ class EpochEngine:
             if saga is not None:
                 saga.direction_(self.grad_coef, self.grad_intercept, m / self.batch_size)
             if alpha:
-                penalty = l2_step_strength(alpha * m / self.batch_size, optimizer.current_eta())
-                np.multiply(coef, penalty, out=self.penalty_grad)
+                np.multiply(coef, alpha * m / self.batch_size, out=self.penalty_grad)
                 self.grad_coef += self.penalty_grad
             optimizer.step(params, grads, m)
             n_seen += m
@@ -501,7 +499,7 @@ class EpochEngine:
                 loss_sum += batch_loss
 
                 eta = optimizer.current_eta()
-                decay = 1.0 - eta * l2_step_strength(alpha * m / self.batch_size, eta)
+                decay = 1.0 - eta * alpha * m / self.batch_size
                 if decay <= 0.5:  # a step this large makes the scalar shrinkage unstable
                     weights_by_feature *= scale * decay
                     active *= scale * decay
@@ -714,17 +712,6 @@ class EpochEngine:
         finally:
             optimizer.t, optimizer.n_averaged = int(counters[0]), int(counters[1])
         return loss_sum, n_seen
-
-
-def l2_step_strength(strength, eta):
-    """The L2 term's strength in a step of size ``eta``: ``strength``, unless the
-    shrinkage ``1 - eta * strength`` would flip the weights past -1 and grow them
-    (the first steps of "optimal" at alpha=1e5 take eta * alpha = 5,600), when it
-    is ``1 / eta``: the weights go to zero, as scikit-learn's SGD clips its
-    ``wscale`` at ``max(0, 1 - eta * alpha)``. Below 2 the shrinkage oscillates but
-    contracts, and the fixed point (the optimum) is left alone.
-    """
-    return strength if eta * strength < 2.0 else 1.0 / eta
 
 
 class _LazyCentring:

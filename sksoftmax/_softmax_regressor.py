@@ -118,11 +118,12 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
           keeps each row's last loss gradient (a table of ``n_samples x
           n_classes`` residuals, 1% of a 784-feature X) and steps along the
           variance-reduced direction; with a constant step it converges to the
-          optimum at a linear rate, at the cost of a plain SGD epoch. Dense X only.
+          optimum at a linear rate, at the cost of a plain SGD epoch on dense X.
         - "sgd": plain minibatch SGD, which reaches a noise floor around the
           optimum and relies on the schedule (or ``average``) to shrink it.
-        - "auto": "saga" for dense X, "sgd" for sparse X (whose batches stay
-          O(nnz)).
+        - "auto": "saga" for dense X, and for sparse X with at most twice as
+          many features as a batch has non-zeros (SAGA updates every weight at
+          every batch); "sgd" for wider sparse X, whose batches then stay O(nnz).
 
         ``partial_fit`` always takes plain SGD steps: SAGA's memory needs the
         same rows again, a stream brings new ones.
@@ -750,13 +751,20 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
         )
 
     def _uses_saga(self, X):
-        """Whether ``fit`` steps by SAGA: solver "saga", or "auto" on dense X."""
-        if self.solver == "saga" and sp.issparse(X):
-            raise ValueError(
-                "solver='saga' trains on dense X only for now; for sparse X use "
-                "solver='auto' or 'sgd' (plain SGD, which keeps each batch O(nnz))."
-            )
-        return self.solver == "saga" or (self.solver == "auto" and not sp.issparse(X))
+        """Whether ``fit`` steps by SAGA: solver "saga", or "auto" on dense X and on
+        CSR narrow enough for SAGA's dense update of the weights per batch.
+
+        On CSR, SAGA's mean gradient touches every weight at every batch, which
+        the sparse SGD epoch never does: "auto" takes SAGA while the weights are
+        at most twice the non-zeros of a batch (measured on 10,000 x 10,000 CSR,
+        20 classes, 100 non-zeros a row: 120 ms an epoch against SGD's 48, but
+        a gap of 1e-3 in 2 epochs against 16 at alpha=1e-2, and 24 against none
+        in 114 at 1e-4, where SGD stopped 3.5e-3 above the optimum).
+        """
+        if self.solver != "auto" or not sp.issparse(X):
+            return self.solver != "sgd"
+        nnz_per_batch = X.nnz / max(1, X.shape[0]) * min(self.batch_size, X.shape[0])
+        return X.shape[1] <= 2 * nnz_per_batch
 
     def _feature_offset_for(self, X, sample_weight):
         """The weighted mean of dense X's rows, which training centres implicitly.
@@ -958,7 +966,10 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
             return
         coef, intercept = run.state.params
         loss = data_loss + 0.5 * self.alpha * _squared_norm(coef)
-        if not np.isfinite(loss) or run.last_step_diverged():
+        # Twice the chunk's loss (each row's before its batch's update), plus that of
+        # a uniform guess: past this, the last update made its own batch far worse.
+        limit = 2.0 * data_loss + np.log(max(2, len(self.classes_)))
+        if not np.isfinite(loss) or run.last_step_diverged(limit):
             if unchecked_X:
                 _check_finite(run.X)
             self._raise_diverged(run.state.optimizer, run.state.n_iter + 1)
@@ -1452,11 +1463,15 @@ class _EpochRunner:
         if self.saga is not None:
             self.saga.forget()
 
-    def last_step_diverged(self):
-        """Whether the epoch's last update sent its batch's logits past MAX_LOGIT.
+    def last_step_diverged(self, loss_limit):
+        """Whether the epoch's last update blew up its own batch.
 
-        The engine checks every batch's logits before its update, so each
-        update but the last is checked on the next batch; this checks the last.
+        The engine checks every batch's logits before its update, so each update
+        but the last is checked on the next batch; this checks the last: logits
+        past MAX_LOGIT, or the batch's loss after its own update above
+        ``loss_limit``. A step of sane size lowers the loss of the batch it was
+        computed on; centred raw iris at eta0=1e12 left logits of 1e12, below
+        MAX_LOGIT, and a loss of the same size.
         """
         size = self.engine.batch_size
         start = (self.n_seen - 1) // size * size
@@ -1464,8 +1479,11 @@ class _EpochRunner:
             np.arange(start, self.n_seen) if self.order is None else self.order[start : self.n_seen]
         )
         coef, intercept = self.estimator._published_params(self.state)
-        Z = safe_sparse_dot(self.X[rows], coef.T, dense_output=True)
-        return not np.abs(Z + intercept).max() < MAX_LOGIT  # NaN: diverged
+        loss, max_logit = objective_in_chunks(
+            self.X, self.y_idx, None, coef, intercept, 0.0, rows=rows
+        )
+        return not (max_logit < MAX_LOGIT and loss <= loss_limit)  # NaN: diverged
+
 
 class _TrainingState:
     """Working copies of the parameters and optimiser for one training call."""
