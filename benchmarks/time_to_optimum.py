@@ -59,7 +59,6 @@ from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.neural_network import MLPClassifier
-from sklearn.preprocessing import normalize
 from threadpoolctl import threadpool_info
 
 from sksoftmax import SoftmaxRegressor
@@ -110,21 +109,10 @@ def digits_images(n, seed=0, size=28, chunk=5000):
 
 def text_like(n_rows, n_features, nnz_per_row=100, n_classes=20, seed=0):
     """Poisson row lengths, Zipf-like column frequencies, L2-normalised counts; labels
-    from a noisy random linear teacher."""
-    rng = np.random.default_rng(seed)
-    lengths = np.maximum(rng.poisson(nnz_per_row, n_rows), 1)
-    indptr = np.concatenate([[0], np.cumsum(lengths)])
-    column_p = 1.0 / (np.arange(n_features) + 100.0)
-    column_p /= column_p.sum()
-    indices = rng.choice(n_features, size=indptr[-1], p=column_p)
-    X = sp.csr_matrix((np.ones(indptr[-1]), indices, indptr), shape=(n_rows, n_features))
-    X.sum_duplicates()
-    normalize(X, copy=False)
-    teacher = rng.standard_normal((n_classes, n_features))
-    scores = X @ teacher.T
-    scores *= 4.0 / scores.std()
-    y = np.argmax(scores + rng.gumbel(size=scores.shape), axis=1)
-    return X, y
+    from a noisy random linear teacher: ``benchmarks/run.py``'s sparse workload."""
+    from run import make_sparse  # this folder is on sys.path when run as a script
+
+    return make_sparse(n_rows, n_features, nnz_per_row, n_classes=n_classes, seed=seed)
 
 
 def workloads(quick):
