@@ -261,3 +261,21 @@ def test_a_one_row_first_chunk_steps_in_proportion_to_its_size():
     full = SoftmaxRegressor(random_state=0, eta0=0.5, learning_rate="constant", batch_size=1)
     full.partial_fit(X[:1], y[:1], classes=[0, 1, 2])
     assert_allclose(one.coef_ * one.batch_size, full.coef_, rtol=1e-12)
+
+
+@pytest.mark.parametrize("rho", [0.3, 0.77, 0.95])
+def test_stopping_rule_extrapolates_a_geometric_decrease_exactly(rho):
+    """On f_k = f* + c rho^k (SAGA's linear rate) the estimated gain still to come
+    is the true gap f_k - f*; tol is then the relative distance to the optimum."""
+    from sksoftmax._training import StoppingRule
+
+    f_opt, c = 0.5, 0.2
+    values = [f_opt + c * rho**k for k in range(12)]
+    rule = StoppingRule(1e-4, 5, values[0])
+    for k, value in enumerate(values[1:], start=1):
+        if k >= 2:  # after one decrease there is no rate yet (0.5 is assumed)
+            assert rule.left_to_gain(value) == pytest.approx(value - f_opt, rel=1e-9)
+        rule.update(value, k)
+    # A plateau or a rise leaves nothing to gain.
+    assert rule.left_to_gain(values[-1]) == 0.0
+    assert rule.left_to_gain(values[-1] + 1e-3) == 0.0
