@@ -21,6 +21,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 
 from . import __version__
+from ._penalty import Penalty
 from ._softmax_regressor import SoftmaxRegressor
 
 PROG = "python -m sksoftmax"
@@ -213,7 +214,20 @@ def build_parser(prog=PROG):
         "--alpha",
         type=_float_in(0, None),
         default=1e-4,
-        help="L2 penalty (default: %(default)s)",
+        help="penalty strength (default: %(default)s)",
+    )
+    model.add_argument(
+        "--penalty",
+        choices=("l2", "l1", "elasticnet", "none"),
+        default="l2",
+        help="penalty on the weights; l1 and elasticnet give exact zeros, and "
+        "LogisticRegression then uses saga (default: %(default)s)",
+    )
+    model.add_argument(
+        "--l1-ratio",
+        type=_float_in(0, 1),
+        default=0.15,
+        help="share of L1 with --penalty elasticnet (default: %(default)s)",
     )
     model.add_argument(
         "--eta0", type=_eta0, default="auto", help="initial step, or 'auto' (default: auto)"
@@ -674,14 +688,27 @@ def load_data(args):
 # --------------------------------------------------------------- train, report
 
 
-def _objective(pipe, data, alpha):
-    """Mean training log-loss + alpha / 2 ||W||^2: what both models minimise."""
+_PENALTY_TEXT = {
+    "l2": "alpha/2 ||W||^2",
+    "l1": "alpha |W|_1",
+    "elasticnet": "alpha (l1_ratio |W|_1 + (1 - l1_ratio)/2 ||W||^2)",
+    "none": "nothing (no penalty)",
+}
+
+
+def _objective(pipe, data, penalty):
+    """Mean training log-loss + the penalty: what both models minimise."""
     proba = pipe.predict_proba(data.X_train)
-    coef = pipe[-1].coef_
-    return log_loss(data.y_train, proba, labels=pipe.classes_) + 0.5 * alpha * np.sum(coef**2)
+    coef = np.asarray(pipe[-1].coef_, dtype=np.float64)
+    return log_loss(data.y_train, proba, labels=pipe.classes_) + penalty.value(coef)
 
 
-def _fit(name, pipe, data, alpha, notes):
+def _l1_ratio(args):
+    """The L1 share of the penalty the arguments name."""
+    return {"l1": 1.0, "elasticnet": args.l1_ratio}.get(args.penalty, 0.0)
+
+
+def _fit(name, pipe, data, penalty, notes):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         start = time.perf_counter()
@@ -702,7 +729,8 @@ def _fit(name, pipe, data, alpha, notes):
         "model": name,
         "accuracy": accuracy_score(data.y_test, classes[proba.argmax(axis=1)]),
         "log-loss": log_loss(data.y_test, proba, labels=classes),
-        "train obj": _objective(pipe, data, alpha),
+        "train obj": _objective(pipe, data, penalty),
+        **({"non-zero w": int(np.count_nonzero(pipe[-1].coef_))} if penalty.l1 else {}),
         "fit s": seconds,
         "epochs": int(np.max(pipe[-1].n_iter_)),
     }
@@ -719,13 +747,18 @@ def _objective_gap(ours, theirs):
 
 
 def format_table(rows):
+    """The comparison table; a "non-zero w" column when the rows have one (L1)."""
+    nonzero = all("non-zero w" in r for r in rows) and rows
     lines = [
-        f"{'model':<20}{'accuracy':>10}{'log-loss':>10}{'train obj':>11}{'fit s':>9}{'epochs':>8}"
+        f"{'model':<20}{'accuracy':>10}{'log-loss':>10}{'train obj':>11}"
+        + (f"{'non-zero w':>12}" if nonzero else "")
+        + f"{'fit s':>9}{'epochs':>8}"
     ]
     for r in rows:
         lines.append(
-            f"{r['model']:<20}{r['accuracy']:>10.4f}{r['log-loss']:>10.4f}"
-            f"{r['train obj']:>11.4f}{r['fit s']:>9.3f}{r['epochs']:>8d}"
+            f"{r['model']:<20}{r['accuracy']:>10.4f}{r['log-loss']:>10.4f}{r['train obj']:>11.4f}"
+            + (f"{r['non-zero w']:>12d}" if nonzero else "")
+            + f"{r['fit s']:>9.3f}{r['epochs']:>8d}"
         )
     return "\n".join(lines)
 
@@ -833,7 +866,9 @@ def run(args):
             (
                 "softmax",
                 SoftmaxRegressor(
+                    penalty=None if args.penalty == "none" else args.penalty,
                     alpha=args.alpha,
+                    l1_ratio=args.l1_ratio,
                     eta0=args.eta0,
                     learning_rate=args.learning_rate,
                     batch_size=args.batch_size,
@@ -847,25 +882,31 @@ def run(args):
             ),
         ]
     )
-    C = 1.0 / (args.alpha * n_train) if args.alpha > 0 else np.inf
+    penalty = Penalty.of(softmax[-1])
+    penalised = args.alpha > 0 and args.penalty != "none"
+    C = 1.0 / (args.alpha * n_train) if penalised else np.inf
+    # lbfgs for L2; saga, the one multinomial solver of an L1 part, otherwise.
+    solver = dict(solver="saga", l1_ratio=_l1_ratio(args)) if penalty.l1 else {}
     logreg = Pipeline(
-        [("scale", StandardScaler()), ("logreg", LogisticRegression(C=C, max_iter=1000))]
+        [("scale", StandardScaler()), ("logreg", LogisticRegression(C=C, max_iter=1000, **solver))]
     )
     notes, rows = [], []
     for name, pipe in [("SoftmaxRegressor", softmax), ("LogisticRegression", logreg)]:
         print(f"\nTraining {name} ...", flush=True)
         try:
-            rows.append(_fit(name, pipe, data, args.alpha, notes))
+            rows.append(_fit(name, pipe, data, penalty, notes))
         except ValueError as exc:  # the data or the settings: e.g. a step that diverges
             raise InputError(f"{name} failed to train: {exc}") from None
     print("\n" + format_table(rows))
     print(_objective_gap(rows[0]["train obj"], rows[1]["train obj"]))
     print(
         "\naccuracy, log-loss: on the test set. train obj: mean training log-loss + "
-        "alpha/2 ||W||^2,\nthe objective both minimise (LogisticRegression with "
+        f"{_PENALTY_TEXT[args.penalty]},\nthe objective both minimise (LogisticRegression with "
         f"C = 1 / (alpha * n_train) = {C:.4g}).\n"
-        "epochs: passes over the training data (SoftmaxRegressor), L-BFGS iterations "
-        "(LogisticRegression)."
+        + ("non-zero w: weights not exactly zero.\n" if penalty.l1 else "")
+        + "epochs: passes over the training data (SoftmaxRegressor), "
+        + ("saga epochs" if penalty.l1 else "L-BFGS iterations")
+        + " (LogisticRegression)."
     )
     for note in notes:
         print(f"note: {note}")

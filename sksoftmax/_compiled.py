@@ -304,13 +304,9 @@ def _gradient(X, order, start, m, R, grad_coef):
 
 
 @_jit
-def _sgd_update(param, g, penalty, velocity, average, eta, momentum, nesterov, average_from):
-    """:meth:`SGDOptimizer.step` for one flattened parameter, gradient ``g + penalty * param``.
-
-    ``average_from`` is 0 for no averaging, -1 to copy the parameter into the
-    average (averaging has not started yet) and ``n >= 1`` to fold it in as the
-    ``n``-th term.
-    """
+def _sgd_update(param, g, penalty, velocity, eta, momentum, nesterov):
+    """:meth:`SGDOptimizer.step`'s smooth step for one flattened parameter, gradient
+    ``g + penalty * param``."""
     # One simple loop per case, each of which the compiler vectorises.
     if momentum == 0.0:
         for j in range(param.shape[0]):
@@ -324,11 +320,52 @@ def _sgd_update(param, g, penalty, velocity, average, eta, momentum, nesterov, a
                 param[j] -= eta * (g_j + momentum * v)
             else:
                 param[j] -= eta * v
+
+
+@_jit
+def _average_update(param, average, average_from):
+    """:meth:`SGDOptimizer.step`'s running average, after the penalty's L1 part.
+
+    ``average_from`` is 0 for no averaging, -1 to copy the parameter into the
+    average (averaging has not started yet) and ``n >= 1`` to fold it in as the
+    ``n``-th term.
+    """
     if average_from < 0:
         average[...] = param
     elif average_from > 0:
         for j in range(param.shape[0]):
             average[j] += (param[j] - average[j]) * (1.0 / average_from)
+
+
+@_jit
+def _soft_threshold(param, threshold):
+    """:func:`sksoftmax._penalty.soft_threshold_` (the L1 prox, under SAGA)."""
+    zero = param.dtype.type(0)
+    for j in range(param.shape[0]):
+        w = param[j]
+        if w > threshold:
+            param[j] = w - threshold
+        elif w < -threshold:
+            param[j] = w + threshold
+        else:
+            param[j] = zero
+
+
+@_jit
+def _cumulative_l1(weight, applied, k, total, scale):
+    """:func:`sksoftmax._penalty.cumulative_l1_` for one weight; returns the new stored weight.
+
+    ``scale * weight`` is the true weight; ``applied[k]`` is its ``q``, updated.
+    """
+    true = float(weight) * scale
+    if true > 0.0:
+        moved = max(0.0, true - (total + applied[k]))
+    elif true < 0.0:
+        moved = min(0.0, true + (total - applied[k]))
+    else:
+        return float(weight)
+    applied[k] += moved - true
+    return moved / scale
 
 
 @_jit
@@ -386,6 +423,8 @@ def dense_epoch_chunk(
     Z,
     grad_coef,
     grad_intercept,
+    l1_applied,
+    l1_total,
     counters,
     schedule,
     eta_fixed,
@@ -394,6 +433,8 @@ def dense_epoch_chunk(
     alpha,
     schedule_alpha,
     t0,
+    l1,
+    l1_proximal,
     momentum,
     nesterov,
     averaging,
@@ -427,11 +468,15 @@ def dense_epoch_chunk(
     Z : ndarray of shape (batch_size, n_params)
     grad_coef, grad_intercept : ndarray
         Scratch, same shapes as ``coef``, ``intercept``.
+    l1_applied, l1_total : ndarray of float64
+        The cumulative L1 penalty's ``q`` (flat, coef's size; empty without it)
+        and ``[u]``, updated in place (see :mod:`sksoftmax._penalty`).
     schedule : int
         ``SCHEDULE_FIXED`` (``eta_fixed``), ``SCHEDULE_OPTIMAL`` or
         ``SCHEDULE_INVSCALING``, as :meth:`SGDOptimizer.current_eta`, whose
         ``eta0``, ``power_t``, ``alpha`` (``schedule_alpha`` here) and ``t0``
-        follow; ``alpha`` is the L2 strength of the gradient.
+        follow; ``alpha`` is the penalty's L2 strength, ``l1`` its L1 strength,
+        applied by soft-thresholding when ``l1_proximal`` (SAGA), else cumulatively.
     counters : ndarray of shape (2,), int64
         The optimiser's ``t`` and ``n_averaged``, updated after every batch.
 
@@ -507,23 +552,24 @@ def dense_epoch_chunk(
             grad_coef.reshape(-1),
             alpha * m / batch_size,
             velocity_flat,
-            average_flat,
             eta,
             momentum,
             nesterov,
-            average_from,
         )
         _sgd_update(
-            intercept,
-            grad_intercept,
-            0.0,
-            velocity_intercept,
-            average_intercept,
-            eta,
-            momentum,
-            nesterov,
-            average_from,
+            intercept, grad_intercept, 0.0, velocity_intercept, eta, momentum, nesterov
         )
+        if l1 > 0.0:
+            threshold = eta * l1 * m / batch_size
+            if l1_proximal:
+                _soft_threshold(coef_flat, threshold)
+            else:
+                l1_total[0] += threshold
+                total = l1_total[0]
+                for j in range(coef_flat.shape[0]):
+                    coef_flat[j] = _cumulative_l1(coef_flat[j], l1_applied, j, total, 1.0)
+        _average_update(coef_flat, average_flat, average_from)
+        _average_update(intercept, average_intercept, average_from)
         n_seen += m
         counters[0] = t
         counters[1] = n_averaged
@@ -550,6 +596,8 @@ def sparse_epoch_chunk(
     intercept,
     Z,
     grad_intercept,
+    l1_applied,
+    l1_total,
     counters,
     schedule,
     eta_fixed,
@@ -558,6 +606,7 @@ def sparse_epoch_chunk(
     alpha,
     schedule_alpha,
     t0,
+    l1,
     fit_intercept,
     max_logit,
 ):
@@ -588,6 +637,10 @@ def sparse_epoch_chunk(
     Z : ndarray of shape (batch_size, n_params)
     grad_intercept : ndarray of shape (n_params,)
         Scratch.
+    l1_applied : ndarray of shape (n_features, n_params), float64
+        The cumulative L1 penalty's ``q`` (empty without L1), applied after each
+        batch's update to the features of its rows only; ``l1_total`` ``[u]``.
+        Needs ``offset`` empty.
     counters : ndarray of shape (2,), int64
         The optimiser's ``t`` (updated after every batch) and ``n_averaged``.
 
@@ -669,6 +722,19 @@ def sparse_epoch_chunk(
                 moved = data_step * x_dot_offsets[i]
                 for c in range(n_params):
                     offset_dot[c] -= moved * Z[i, c]
+        if l1 > 0.0:
+            # After the whole batch's update: a feature in several rows is owed the
+            # same, and a second application changes nothing.
+            l1_total[0] += eta * l1 * m / batch_size
+            total = l1_total[0]
+            for i in range(m):
+                row = order[first + i]
+                for p in range(indptr[row], indptr[row + 1]):
+                    j = indices[p]
+                    w = weights_by_feature[j]
+                    q = l1_applied[j]
+                    for c in range(n_params):
+                        w[c] = _cumulative_l1(w[c], q, c, total, shrink)
         if fit_intercept:
             for c in range(n_params):
                 total = 0.0

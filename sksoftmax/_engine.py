@@ -17,6 +17,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
 
+from ._penalty import Penalty, cumulative_l1_
+
 # Past this magnitude a logit difference carries no information in floating
 # point; a step too large for the data (e.g. eta * alpha > 2, which makes the
 # L2 shrinkage flip and grow the weights geometrically) gets here within a few
@@ -139,6 +141,10 @@ class EpochEngine:
         self.grad_coef = np.empty((n_params, n_features), dtype=X.dtype)
         self.penalty_grad = np.empty((n_params, n_features), dtype=X.dtype)
         self.grad_intercept = np.empty(n_params, dtype=X.dtype)
+
+    def lazy_sparse(self, optimizer, saga=None):
+        """Whether :meth:`run_epoch` takes the lazy sparse epoch: CSR X, plain SGD."""
+        return self.sparse and not (optimizer.momentum or optimizer.averaging or saga)
 
     def screens_nonfinite_rows(self, coef):
         """Whether :meth:`run_epoch` rejects a row of X holding NaN or infinity itself.
@@ -300,8 +306,9 @@ class EpochEngine:
         intercept,
         optimizer,
         *,
-        alpha,
         fit_intercept,
+        penalty=None,
+        alpha=None,
         stop_requested=None,
         offset=None,
         saga=None,
@@ -320,8 +327,13 @@ class EpochEngine:
         coef : ndarray of shape (n_params, n_features)
         intercept : ndarray of shape (n_params,)
         optimizer : SGDOptimizer
-        alpha : float
         fit_intercept : bool
+        penalty : Penalty, default=None
+            The penalty on ``coef``: its L2 part enters the gradient, its L1 part
+            follows each step (soft-thresholding under SAGA, the cumulative
+            penalty otherwise). None: ``Penalty(alpha)``, L2 of strength ``alpha``.
+        alpha : float, default=None
+            Only when ``penalty`` is None.
         stop_requested : callable or None
             Polled after each batch; a true answer ends the epoch early.
         offset : ndarray of shape (n_features,) or None
@@ -344,6 +356,8 @@ class EpochEngine:
         n_seen : int
             Rows visited (fewer than ``len(order)`` only if stopped early).
         """
+        if penalty is None:
+            penalty = Penalty(0.0 if alpha is None else alpha)
         if self._dense_compiled_for(coef):
             return self._run_compiled_epoch(
                 X,
@@ -353,13 +367,18 @@ class EpochEngine:
                 coef,
                 intercept,
                 optimizer,
-                alpha=alpha,
+                penalty=penalty,
                 fit_intercept=fit_intercept,
                 stop_requested=stop_requested,
                 offset=offset,
                 saga=saga,
             )
-        if self.sparse and not (optimizer.momentum or optimizer.averaging or saga):
+        if self.lazy_sparse(optimizer, saga):
+            if penalty.l1 and offset is not None:
+                raise ValueError(
+                    "The lazy sparse epoch cannot centre X under an L1 penalty: "
+                    "the centring's rank-one term would move every weight at every step."
+                )
             return self._run_sparse_epoch(
                 X,
                 y,
@@ -368,7 +387,7 @@ class EpochEngine:
                 coef,
                 intercept,
                 optimizer,
-                alpha=alpha,
+                penalty=penalty,
                 fit_intercept=fit_intercept,
                 stop_requested=stop_requested,
                 offset=offset,
@@ -409,12 +428,13 @@ class EpochEngine:
                 np.add.reduce(Z_t, axis=1, out=self.grad_intercept)
             if offset is not None:
                 self.grad_coef -= np.outer(self.grad_intercept, offset)
+            share = m / self.batch_size
             if saga is not None:
-                saga.direction_(self.grad_coef, self.grad_intercept, m / self.batch_size)
-            if alpha:
-                np.multiply(coef, alpha * m / self.batch_size, out=self.penalty_grad)
+                saga.direction_(self.grad_coef, self.grad_intercept, share)
+            if penalty.l2:
+                np.multiply(coef, penalty.l2 * share, out=self.penalty_grad)
                 self.grad_coef += self.penalty_grad
-            optimizer.step(params, grads, m)
+            optimizer.step(params, grads, m, l1=penalty.l1 * share, proximal=saga is not None)
             n_seen += m
             if stop_requested is not None and stop_requested():
                 break
@@ -430,7 +450,7 @@ class EpochEngine:
         intercept,
         optimizer,
         *,
-        alpha,
+        penalty,
         fit_intercept,
         stop_requested,
         offset=None,
@@ -448,7 +468,10 @@ class EpochEngine:
         live feature-major, ``(n_features, n_params)``, so a feature's weights
         are one cache line rather than ``n_params`` scattered ones. Plain SGD
         only: momentum and averaging touch every weight at every step, and use
-        the dense update of :meth:`run_epoch`.
+        the dense update of :meth:`run_epoch`. The L1 part of the penalty is the
+        cumulative one, applied to the batch's own features after its update
+        (the others keep what they are owed until a batch touches them); it
+        needs ``offset`` None.
         """
         in_place = coef.T.flags.c_contiguous  # Fortran-ordered coef: work on it in place
         if in_place:
@@ -472,10 +495,11 @@ class EpochEngine:
                 intercept,
                 optimizer,
                 lazy,
-                alpha=alpha,
+                penalty=penalty,
                 fit_intercept=fit_intercept,
                 stop_requested=stop_requested,
             )
+        applied_by_feature = optimizer.l1_state(coef).T if penalty.l1 else None
         loss_sum = 0.0
         n_seen = 0
         scale = 1.0
@@ -499,7 +523,8 @@ class EpochEngine:
                 loss_sum += batch_loss
 
                 eta = optimizer.current_eta()
-                decay = 1.0 - eta * alpha * m / self.batch_size
+                share = m / self.batch_size
+                decay = penalty.decay(eta, share)
                 if decay <= 0.5:  # a step this large makes the scalar shrinkage unstable
                     weights_by_feature *= scale * decay
                     active *= scale * decay
@@ -510,6 +535,11 @@ class EpochEngine:
                 lazy.pending *= decay
                 step = batch_X.T @ Z_t.T
                 active -= (eta / scale) * step
+                if penalty.l1:
+                    optimizer.accrue_l1(eta * penalty.l1 * share)
+                    applied = applied_by_feature[cols]
+                    cumulative_l1_(active, applied, optimizer.l1_total, scale)
+                    applied_by_feature[cols] = applied
                 weights_by_feature[cols] = active
                 grad_intercept = np.add.reduce(Z_t, axis=1)
                 if lazy.centred:
@@ -556,7 +586,7 @@ class EpochEngine:
         optimizer,
         lazy,
         *,
-        alpha,
+        penalty,
         fit_intercept,
         stop_requested,
     ):
@@ -576,8 +606,10 @@ class EpochEngine:
         )
         counters = np.array([optimizer.t, optimizer.n_averaged], dtype=np.int64)
         shrinkage = np.ones(1)
+        l1_applied, l1_total = _l1_arguments(optimizer, coef, penalty, transposed=True)
         hyperparameters = (
-            *_schedule_arguments(compiled, optimizer, alpha),
+            *_schedule_arguments(compiled, optimizer, penalty),
+            float(penalty.l1),
             bool(fit_intercept),
             float(MAX_LOGIT),
         )
@@ -604,6 +636,8 @@ class EpochEngine:
                     intercept,
                     self.logits,
                     self.grad_intercept,
+                    l1_applied,
+                    l1_total,
                     counters,
                     *hyperparameters,
                 )
@@ -615,6 +649,8 @@ class EpochEngine:
                     break
         finally:
             optimizer.t = int(counters[0])
+            if penalty.l1:
+                optimizer.l1_total = float(l1_total[0])
             _fold_shrinkage(
                 weights_by_feature, in_place, coef, shrinkage[0], compiled.transpose_scaled
             )
@@ -631,7 +667,7 @@ class EpochEngine:
         intercept,
         optimizer,
         *,
-        alpha,
+        penalty,
         fit_intercept,
         stop_requested,
         offset=None,
@@ -666,8 +702,11 @@ class EpochEngine:
         # The kernel writes the optimiser's counters here after every batch, so a
         # KeyboardInterrupt raised as it returns cannot separate them from the weights.
         counters = np.array([optimizer.t, optimizer.n_averaged], dtype=np.int64)
+        l1_applied, l1_total = _l1_arguments(optimizer, coef, penalty)
         hyperparameters = (
-            *_schedule_arguments(compiled, optimizer, alpha),
+            *_schedule_arguments(compiled, optimizer, penalty),
+            float(penalty.l1),
+            saga is not None,
             float(optimizer.momentum),
             bool(optimizer.nesterov),
             bool(optimizer.averaging),
@@ -700,6 +739,8 @@ class EpochEngine:
                     self.logits,
                     self.grad_coef,
                     self.grad_intercept,
+                    l1_applied,
+                    l1_total,
                     counters,
                     *hyperparameters,
                 )
@@ -711,6 +752,8 @@ class EpochEngine:
                     break
         finally:
             optimizer.t, optimizer.n_averaged = int(counters[0]), int(counters[1])
+            if penalty.l1 and saga is None:
+                optimizer.l1_total = float(l1_total[0])
         return loss_sum, n_seen
 
 
@@ -773,7 +816,18 @@ def _fold_shrinkage(weights_by_feature, in_place, coef, scale, transpose_scaled=
         np.multiply(weights_by_feature.T, scale, out=coef)
 
 
-def _schedule_arguments(compiled, optimizer, alpha):
+def _l1_arguments(optimizer, coef, penalty, transposed=False):
+    """The cumulative L1 penalty's buffers for the compiled epochs: ``applied``
+    (flat, or ``(n_features, n_params)`` when ``transposed``; empty without
+    L1) and ``[total]``, float64."""
+    if not penalty.l1:
+        return np.empty((0, 0) if transposed else 0), np.zeros(1)
+    applied = optimizer.l1_state(coef)
+    applied = applied.T if transposed else applied.reshape(-1)
+    return applied, np.array([float(optimizer.l1_total)])
+
+
+def _schedule_arguments(compiled, optimizer, penalty):
     """The step-size arguments of the compiled epochs, as Python scalars.
 
     Plain float/int: a numpy scalar or an int alpha would compile another variant.
@@ -787,7 +841,7 @@ def _schedule_arguments(compiled, optimizer, alpha):
         float(optimizer.eta),
         float(optimizer.eta0),
         float(optimizer.power_t),
-        float(alpha),
+        float(penalty.l2),
         float(optimizer.alpha),
         float(optimizer.t0),
     )

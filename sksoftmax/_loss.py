@@ -190,8 +190,11 @@ def cross_entropy(Z, y, sample_weight=None):
     return float(weights @ ce)
 
 
-def objective(coef, intercept, X, y, sample_weight=None, alpha=0.0):
-    """Penalised objective: weighted mean cross-entropy plus ``0.5 * alpha * ||coef||^2``.
+def objective(coef, intercept, X, y, sample_weight=None, alpha=0.0, l1_ratio=0.0):
+    """Penalised objective: weighted mean cross-entropy plus the elastic-net penalty.
+
+    The penalty is ``alpha * (l1_ratio * |coef|_1 + 0.5 * (1 - l1_ratio) * ||coef||^2)``,
+    SGDClassifier's; the default ``l1_ratio=0`` is L2, ``0.5 * alpha * ||coef||^2``.
 
     Parameters
     ----------
@@ -202,14 +205,19 @@ def objective(coef, intercept, X, y, sample_weight=None, alpha=0.0):
         Class indices.
     sample_weight : ndarray of shape (n_samples,), default=None
     alpha : float, default=0.0
-        L2 strength; the intercept is not penalised.
+        Penalty strength; the intercept is not penalised.
+    l1_ratio : float, default=0.0
+        Share of the L1 part, in [0, 1].
 
     Returns
     -------
     value : float
     """
     Z = logits(X, coef, intercept)
-    penalty = 0.5 * alpha * float(np.sum(coef.astype(np.float64) ** 2))
+    coef64 = coef.astype(np.float64)
+    penalty = alpha * (
+        l1_ratio * float(np.abs(coef64).sum()) + 0.5 * (1.0 - l1_ratio) * float(np.sum(coef64**2))
+    )
     return cross_entropy(Z, y, sample_weight) + penalty
 
 
@@ -235,7 +243,8 @@ def objective_in_chunks(
     sample_weight : ndarray of shape (n_samples,) or None
     coef : ndarray of shape (n_params, n_features)
     intercept : ndarray of shape (n_params,)
-    alpha : float
+    alpha : float or Penalty
+        L2 strength, or the penalty (:class:`sksoftmax._penalty.Penalty`).
     rows : ndarray of int or None, default=None
         Rows to evaluate on; None means all.
     chunk : int, default=None
@@ -249,7 +258,7 @@ def objective_in_chunks(
     Returns
     -------
     value : float
-        Weighted mean cross-entropy plus ``0.5 * alpha * ||coef||^2``.
+        Weighted mean cross-entropy plus the penalty.
     max_abs_logit : float
         Largest ``|logit|`` met (NaN when a logit is NaN).
     """
@@ -274,6 +283,8 @@ def objective_in_chunks(
             w = np.asarray(sample_weight[part], dtype=np.float64)
             ce_sum += float(w @ ce)
             weight_sum += float(w.sum())
+    if hasattr(alpha, "value"):
+        return ce_sum / weight_sum + alpha.value(coef), max_abs_logit
     sq_norm = float(np.einsum("ij,ij->", coef, coef, dtype=np.float64))
     return ce_sum / weight_sum + 0.5 * alpha * sq_norm, max_abs_logit
 

@@ -14,6 +14,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils.extmath import row_norms, safe_sparse_dot
 from sklearn.utils.random import sample_without_replacement
 
+from ._penalty import cumulative_l1_, soft_threshold_
+
 LEARNING_RATES = ("constant", "optimal", "invscaling", "adaptive")
 SOLVERS = ("auto", "saga", "sgd")
 
@@ -300,6 +302,11 @@ class SGDOptimizer:
         self.velocities = [np.zeros_like(p) for p in params] if momentum else None
         self.averages = [p.copy(order="K") for p in params] if self.averaging else None
         self.n_averaged = 0
+        # The cumulative L1 penalty's state (see sksoftmax._penalty): the penalty
+        # a weight could have received so far, and what each one did receive
+        # (float64, coef's shape and order; made at the first L1 step).
+        self.l1_total = 0.0
+        self.l1_applied = None
 
     def set_hyperparameters(
         self, params, *, learning_rate, eta0, power_t, alpha, momentum, nesterov, average
@@ -357,8 +364,45 @@ class SGDOptimizer:
         """Count a batch whose update the caller applied itself (plain SGD only)."""
         self.t += n_samples
 
-    def step(self, params, grads, n_samples):
+    def l1_state(self, coef):
+        """The cumulative L1 penalty's ``applied`` buffer for ``coef``, made if missing."""
+        applied = getattr(self, "l1_applied", None)  # None in models pickled before L1
+        if applied is None or applied.shape != coef.shape:
+            applied = np.zeros(coef.shape, dtype=np.float64, order="F" if _f_ordered(coef) else "C")
+            self.l1_applied = applied
+            self.l1_total = float(getattr(self, "l1_total", 0.0))
+        return applied
+
+    def accrue_l1(self, threshold):
+        """Add one step's L1 penalty, ``eta * l1``, to the total a weight is owed."""
+        self.l1_total = float(getattr(self, "l1_total", 0.0)) + threshold
+
+    def shrink_l1(self, coef, l1, proximal, eta=None):
+        """The L1 part of a step, on all of ``coef`` (see :mod:`sksoftmax._penalty`).
+
+        Parameters
+        ----------
+        coef : ndarray of shape (n_params, n_features)
+        l1 : float
+            The batch's L1 strength (``penalty.l1`` times the batch's share).
+        proximal : bool
+            Soft-thresholding (SAGA) rather than the cumulative penalty (SGD).
+        eta : float, default=None
+            The step just taken; None: the next one's.
+        """
+        threshold = (self.current_eta() if eta is None else eta) * l1
+        if proximal:
+            soft_threshold_(coef, threshold)
+        else:
+            self.accrue_l1(threshold)
+            cumulative_l1_(coef, self.l1_state(coef), self.l1_total)
+
+    def step(self, params, grads, n_samples, l1=0.0, proximal=False):
         """Apply one update in place; ``grads`` may be overwritten.
+
+        The smooth step (the gradient, momentum), then the L1 part of the
+        penalty on ``params[0]``, then the running average: the average is of
+        the iterates as the penalty left them.
 
         Parameters
         ----------
@@ -367,6 +411,10 @@ class SGDOptimizer:
             Same shapes as ``params``.
         n_samples : int
             Samples in the batch, added to ``t``.
+        l1 : float, default=0.0
+            The batch's L1 strength (``penalty.l1`` times its share); 0: none.
+        proximal : bool, default=False
+            Apply it by soft-thresholding (SAGA) rather than cumulatively (SGD).
         """
         # The gradient buffers double as scratch space: no allocation per batch.
         eta = self.current_eta()
@@ -387,6 +435,8 @@ class SGDOptimizer:
             for p, g in zip(params, grads, strict=True):
                 g *= eta
                 p -= g
+        if l1:
+            self.shrink_l1(params[0], l1, proximal, eta)
         self.t += n_samples
         if self.averaging and self.t > self.average_start:
             self.n_averaged += 1
@@ -401,6 +451,10 @@ class SGDOptimizer:
     def averaged(self):
         """True once the averages differ from the raw parameters."""
         return self.averaging and self.n_averaged > 0
+
+
+def _f_ordered(array):
+    return array.ndim > 1 and array.flags.f_contiguous and not array.flags.c_contiguous
 
 
 class SAGAMemory:

@@ -24,6 +24,7 @@ from threadpoolctl import ThreadpoolController
 from ._engine import MAX_LOGIT, DivergenceError, EpochEngine
 from ._loss import full_logits, log_softmax, objective_in_chunks, softmax
 from ._optim import LEARNING_RATES, SOLVERS, SAGAMemory, SGDOptimizer, estimate_curvature
+from ._penalty import PENALTIES, Penalty
 from ._training import Snapshot, StoppingRule
 
 # eta0="auto" for SAGA: this many times plain SGD's 2 / L. The bound takes the
@@ -83,16 +84,33 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
     .. math::
 
         \frac{\sum_i s_i \, \mathrm{CE}(y_i, p_i)}{\sum_i s_i}
-        + \frac{\alpha}{2} \lVert W \rVert_F^2
+        + \alpha \left( \rho \lVert W \rVert_1
+        + \frac{1 - \rho}{2} \lVert W \rVert_F^2 \right)
 
     over ``W`` and ``b`` (the intercept is not penalised), where :math:`s_i`
-    are the sample weights times the class weights. This is the objective of
-    ``LogisticRegression(C=C)`` with ``alpha = 1 / (C * n_samples)``.
+    are the sample weights times the class weights and :math:`\rho` is
+    ``l1_ratio`` (0 for the default ``penalty="l2"``, 1 for ``"l1"``). This is
+    the objective of ``LogisticRegression(C=C, penalty=..., l1_ratio=...)`` with
+    ``alpha = 1 / (C * n_samples)``.
 
     Parameters
     ----------
+    penalty : {"l2", "l1", "elasticnet"} or None, default="l2"
+        The penalty on ``coef_``, as in SGDClassifier: "l2" is ``0.5 * alpha *
+        ||W||^2``, "l1" is ``alpha * |W|_1`` (exact zeros in ``coef_``, see
+        :meth:`sparsify`), "elasticnet" mixes them by ``l1_ratio``, None is
+        none. The L1 part is applied after each step: by soft-thresholding
+        (the proximal step) under SAGA, which converges to the exact optimum,
+        and by the cumulative penalty of Tsuruoka, Tsujii and Ananiadou (2009)
+        under plain SGD (``partial_fit``, wide sparse X), as SGDClassifier does,
+        which keeps each sparse batch's cost in its non-zeros. Sparse X trained
+        by plain SGD with an L1 part is not centred (see ``solver``).
     alpha : float, default=1e-4
-        L2 regularisation strength.
+        Regularisation strength: the constant that multiplies the penalty (and
+        the "optimal" schedule's constant).
+    l1_ratio : float, default=0.15
+        The share of L1 in the elastic-net penalty, in [0, 1]; used only
+        with ``penalty="elasticnet"``.
     fit_intercept : bool, default=True
         Whether to learn the intercept ``b``.
     max_iter : int, default=1000
@@ -202,9 +220,10 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
     ----------
     classes_ : ndarray of shape (n_classes,)
         Class labels.
-    coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
+    coef_ : {ndarray, csr_matrix} of shape (1, n_features) or (n_classes, n_features)
         Weights; one row (for ``classes_[1]``) when there are two classes.
-        Same dtype as the training data (float32 or float64).
+        Same dtype as the training data (float32 or float64). A CSR matrix
+        after :meth:`sparsify`, until :meth:`densify` or the next training call.
     intercept_ : ndarray of shape (1,) or (n_classes,)
         Intercepts; zeros when ``fit_intercept=False``.
     n_features_in_ : int
@@ -283,7 +302,9 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
+        "penalty": [StrOptions(set(PENALTIES)), None],
         "alpha": [Interval(Real, 0, None, closed="left")],
+        "l1_ratio": [Interval(Real, 0, 1, closed="both")],
         "fit_intercept": ["boolean"],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left"), None],
@@ -312,7 +333,9 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
     def __init__(
         self,
         *,
+        penalty="l2",
         alpha=1e-4,
+        l1_ratio=0.15,
         fit_intercept=True,
         max_iter=1000,
         tol=1e-4,
@@ -334,7 +357,9 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
         random_state=None,
         verbose=0,
     ):
+        self.penalty = penalty
         self.alpha = alpha
+        self.l1_ratio = l1_ratio
         self.fit_intercept = fit_intercept
         self.max_iter = max_iter
         self.tol = tol
@@ -568,7 +593,7 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
             else:
                 rng = copy.deepcopy(self._rng)
                 state = self._copy_state(X)
-                if not self.fit_intercept:
+                if not self.fit_intercept or self._lazy_l1(X, incremental=True):
                     _recentre(state, None)
                 # Hyperparameters changed by set_params apply from this call on, as in
                 # SGDClassifier. eta0="auto" keeps the curvature estimated on the first
@@ -658,7 +683,40 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
         X = _validate_data(
             self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False
         )
-        return safe_sparse_dot(X, self.coef_.T, dense_output=True) + self.intercept_
+        Z = safe_sparse_dot(X, self.coef_.T, dense_output=True)
+        return np.asarray(Z) + self.intercept_
+
+    def sparsify(self):
+        """Store ``coef_`` as a CSR matrix, as ``SGDClassifier.sparsify`` does.
+
+        Worth it when most weights are exactly zero (``penalty="l1"`` or
+        "elasticnet" with a large ``alpha``): the matrix takes memory in
+        proportion to the non-zeros, and prediction on sparse X gets faster.
+        Training is not affected: it continues from its own dense copy of the
+        weights, and ``coef_`` is dense again after the next ``fit`` or
+        ``partial_fit``.
+
+        Returns
+        -------
+        self : SoftmaxRegressor
+            Fitted estimator.
+        """
+        check_is_fitted(self, msg="Estimator, %(name)s, must be fitted before sparsifying.")
+        self.coef_ = sp.csr_matrix(self.coef_)
+        return self
+
+    def densify(self):
+        """Store ``coef_`` as a numpy array again (the inverse of :meth:`sparsify`).
+
+        Returns
+        -------
+        self : SoftmaxRegressor
+            Fitted estimator.
+        """
+        check_is_fitted(self, msg="Estimator, %(name)s, must be fitted before densifying.")
+        if sp.issparse(self.coef_):
+            self.coef_ = self.coef_.toarray()
+        return self
 
     # ------------------------------------------------------------ internals
 
@@ -727,13 +785,14 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
         self._curvature = curvature
         eta0 = factor * curvature.eta0(
             binary=len(self.classes_) == 2,
-            alpha=self.alpha,
+            alpha=Penalty.of(self).l2,
             batch_size=self.batch_size,
             momentum=self.momentum,
         )
         # SAGA's larger step stops short of the penalty's own curvature: past
-        # 1 / alpha the L2 shrinkage 1 - eta * alpha would flip the weights' sign.
-        return min(eta0, (1.0 - self.momentum) / self.alpha) if saga and self.alpha else eta0
+        # 1 / l2 the L2 shrinkage 1 - eta * l2 would flip the weights' sign.
+        l2 = Penalty.of(self).l2
+        return min(eta0, (1.0 - self.momentum) / l2) if saga and l2 else eta0
 
     def _optimizer_options(self, X, sample_weight=None, curvature=None, offset=None, saga=False):
         if self.learning_rate == "optimal" and self.alpha == 0:
@@ -766,7 +825,7 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
         nnz_per_batch = X.nnz / max(1, X.shape[0]) * min(self.batch_size, X.shape[0])
         return X.shape[1] <= 2 * nnz_per_batch
 
-    def _feature_offset_for(self, X, sample_weight):
+    def _feature_offset_for(self, X, sample_weight, incremental=False):
         """The weighted mean of dense X's rows, which training centres implicitly.
 
         Centring is a reparametrisation of the intercept, ``(X - mu) W^T + b =
@@ -775,9 +834,11 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
         the top eigenvalue of ``[X, 1]^T [X, 1] / n`` that sizes the step from
         66 to 2.8: a 20x larger step. Sparse X is never densified: its epochs
         keep the rank-one term pending (see ``EpochEngine._run_sparse_epoch``).
-        Not without an intercept, where nothing absorbs ``W mu``.
+        Not without an intercept, where nothing absorbs ``W mu``; nor for sparse X
+        trained by plain SGD under an L1 penalty, whose lazy epoch would have to
+        apply the L1 step to every weight the rank-one term moves: all of them.
         """
-        if not self.fit_intercept:
+        if not self.fit_intercept or self._lazy_l1(X, incremental):
             return None
         weights = np.ones(X.shape[0]) if sample_weight is None else sample_weight
         weights = np.asarray(weights, dtype=np.float64) / np.sum(weights, dtype=np.float64)
@@ -786,9 +847,15 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
         offset = np.asarray(offset, dtype=X.dtype).ravel()
         return offset if np.isfinite(offset).all() else None
 
+    def _lazy_l1(self, X, incremental):
+        """Whether sparse X trains by the lazy (plain SGD) epoch under an L1 penalty."""
+        lazy = incremental or not self._uses_saga(X)
+        plain = not (self.momentum or self.average)
+        return sp.issparse(X) and lazy and plain and Penalty.of(self).l1 > 0
+
     def _new_state(self, X, coef_init, intercept_init, sample_weight=None, incremental=False):
         params = list(self._initial_params(X, coef_init, intercept_init))
-        offset = self._feature_offset_for(X, sample_weight)
+        offset = self._feature_offset_for(X, sample_weight, incremental)
         if offset is not None:  # the given intercept is the uncentred model's
             params[1] += params[0] @ offset
         saga = not incremental and self._uses_saga(X)
@@ -845,6 +912,8 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
             if buffers is not None:
                 buffers[0] = np.asarray(buffers[0], dtype=X.dtype, order=order)
                 buffers[1] = np.asarray(buffers[1], dtype=X.dtype)
+        if getattr(optimizer, "l1_applied", None) is not None:
+            optimizer.l1_applied = np.asarray(optimizer.l1_applied, order=order)
         return _TrainingState(
             params,
             optimizer,
@@ -965,7 +1034,7 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
                 _check_finite(run.X)  # the rows the epoch did not reach
             return
         coef, intercept = run.state.params
-        loss = data_loss + 0.5 * self.alpha * _squared_norm(coef)
+        loss = data_loss + Penalty.of(self).value(coef)
         # Twice the chunk's loss (each row's before its batch's update), plus that of
         # a uniform guess: past this, the last update made its own batch far worse.
         limit = 2.0 * data_loss + np.log(max(2, len(self.classes_)))
@@ -998,7 +1067,7 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
                 sample_weight,
                 coef,
                 intercept,
-                self.alpha,
+                Penalty.of(self),
                 rows=train_rows,
                 logits=run.engine.logits_function(coef),
             )
@@ -1368,12 +1437,6 @@ def _recentre(state, offset):
     state.offset = offset
 
 
-def _squared_norm(coef):
-    """``||coef||^2`` in float64, in one pass with no temporary of coef's size
-    (which on a wide sparse problem cost more than the epoch's own work on it)."""
-    return float(np.einsum("ij,ij->", coef, coef, dtype=np.float64))
-
-
 def _scaled_weights(sample_weight, train_rows, state):
     """Sample weights over the scale of the call that started the model; None for ones.
 
@@ -1435,7 +1498,7 @@ class _EpochRunner:
                 coef,
                 intercept,
                 state.optimizer,
-                alpha=est.alpha,
+                penalty=Penalty.of(est),
                 fit_intercept=est.fit_intercept,
                 stop_requested=self.stop_requested,
                 offset=state.offset,

@@ -17,6 +17,8 @@ class Snapshot:
         self.averages = copy.deepcopy(optimizer.averages)
         self.velocities = copy.deepcopy(optimizer.velocities)
         self.n_averaged = optimizer.n_averaged
+        self.l1_applied = copy.deepcopy(getattr(optimizer, "l1_applied", None))
+        self.l1_total = getattr(optimizer, "l1_total", 0.0)
 
     def restore(self, params, optimizer):
         """Copy the saved state back into ``params`` (in place) and ``optimizer``."""
@@ -25,6 +27,8 @@ class Snapshot:
         optimizer.averages = copy.deepcopy(self.averages)
         optimizer.velocities = copy.deepcopy(self.velocities)
         optimizer.n_averaged = self.n_averaged
+        optimizer.l1_applied = copy.deepcopy(self.l1_applied)
+        optimizer.l1_total = self.l1_total
 
 
 class StoppingRule:

@@ -32,6 +32,7 @@ instead of the probabilities.
 """
 
 import numpy as np
+import scipy.sparse as sp
 
 try:
     from skl2onnx import update_registered_converter
@@ -178,7 +179,8 @@ def _float_input(scope, operator, container):
 
 def _logits(scope, container, X, model, proto_dtype, np_dtype):
     """Add ``X @ coef_.T + intercept_``; return its name, shape (n_samples, n_params)."""
-    coef_t = np.asarray(model.coef_, dtype=np_dtype).T
+    coef = model.coef_.toarray() if sp.issparse(model.coef_) else model.coef_  # sparsify()
+    coef_t = np.asarray(coef, dtype=np_dtype).T
     intercept = np.asarray(model.intercept_, dtype=np_dtype).reshape(1, -1)
     coef_name = scope.get_unique_variable_name("coef")
     intercept_name = scope.get_unique_variable_name("intercept")

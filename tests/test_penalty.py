@@ -1,0 +1,388 @@
+"""The L1 / elastic-net penalty: one rule on every training path, and the optimum it reaches.
+
+Oracles: ``LogisticRegression(solver="saga", l1_ratio=r)`` for the optimum and
+its zeros; the optimality (KKT) conditions of the penalised objective, from
+the reference gradient of :mod:`sksoftmax._loss`; and a brute-force numpy
+epoch, written here from the formulas of :mod:`sksoftmax._penalty`'s docstring,
+that every engine path must reproduce batch for batch.
+"""
+
+import copy
+import functools
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.datasets import load_digits, load_iris, load_wine
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+from test_engine import make_problem
+
+from sksoftmax import SoftmaxRegressor
+from sksoftmax import _engine as engine_module
+from sksoftmax._engine import EpochEngine
+from sksoftmax._loss import gradient, objective
+from sksoftmax._optim import SAGAMemory, SGDOptimizer
+from sksoftmax._penalty import Penalty
+
+ALPHA = 1e-2
+
+
+@functools.cache
+def _standardised(name):
+    loader = {"iris": load_iris, "wine": load_wine, "digits": load_digits}[name]
+    X, y = loader(return_X_y=True)
+    if name == "digits":  # a third of digits: the oracle's saga takes 8-22 s on all of it
+        X, y = X[::3], y[::3]
+    return StandardScaler().fit_transform(X), y
+
+
+@functools.cache
+def _oracle(name, l1_ratio):
+    """LogisticRegression's saga at a tight tolerance: (coef, objective)."""
+    X, y = _standardised(name)
+    lr = LogisticRegression(
+        solver="saga", l1_ratio=l1_ratio, C=1.0 / (ALPHA * len(y)), tol=1e-8, max_iter=100_000
+    ).fit(X, y)
+    value = objective(lr.coef_, lr.intercept_, X, y, alpha=ALPHA, l1_ratio=l1_ratio)
+    return lr.coef_, value
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
+@pytest.mark.parametrize("l1_ratio", [0.0, 0.5, 1.0])
+@pytest.mark.parametrize("name", ["iris", "wine", "digits"])
+def test_fit_reaches_logistic_regression_optimum(name, l1_ratio, sparse, dtype):
+    X, y = _standardised(name)
+    oracle_coef, oracle_value = _oracle(name, l1_ratio)
+    X_in = X.astype(dtype)
+    X_in = sp.csr_matrix(X_in) if sparse else X_in
+    model = SoftmaxRegressor(
+        penalty="elasticnet",
+        l1_ratio=l1_ratio,
+        alpha=ALPHA,
+        tol=1e-6,
+        max_iter=5000,
+        random_state=0,
+    ).fit(X_in, y)
+    coef = np.asarray(model.coef_, dtype=np.float64)
+    value = objective(
+        coef, model.intercept_.astype(np.float64), X, y, alpha=ALPHA, l1_ratio=l1_ratio
+    )
+    assert (value - oracle_value) / oracle_value < 1e-3
+    assert value > oracle_value * (1 - 1e-6)  # not below the optimum: the oracle is one
+    if l1_ratio == 1.0:
+        same_zeros = np.mean((coef == 0) == (oracle_coef == 0))
+        assert same_zeros >= 0.95
+        assert (coef == 0).sum() >= 0.5 * (oracle_coef == 0).sum() > 0
+
+
+def _kkt_violation(model, X, y, penalty):
+    """Largest violation of the optimality conditions of the penalised objective.
+
+    With ``g`` the smooth part's gradient (cross-entropy and L2): ``g + l1 sign(w)
+    = 0`` where ``w != 0`` and ``|g| <= l1`` where ``w == 0``; the intercept's
+    gradient is 0.
+    """
+    coef, intercept = model.coef_.astype(np.float64), model.intercept_.astype(np.float64)
+    g, g_intercept = gradient(coef, intercept, X, y, None, penalty.l2)
+    off_zero = np.abs(g + penalty.l1 * np.sign(coef))
+    at_zero = np.maximum(np.abs(g) - penalty.l1, 0.0)
+    violation = np.where(coef != 0, off_zero, at_zero)
+    return max(violation.max(), np.abs(g_intercept).max())
+
+
+@pytest.mark.parametrize("penalty", ["l1", "elasticnet"])
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_fit_satisfies_optimality_conditions(penalty, n_classes):
+    X, y = make_problem(300, 12, n_classes, np.float64, sparse=False, seed=3)
+    params = dict(penalty=penalty, alpha=0.05, l1_ratio=0.5, tol=1e-8, max_iter=5000)
+    model = SoftmaxRegressor(**params, random_state=0).fit(X, y)
+    assert _kkt_violation(model, X, y, Penalty(0.05, penalty, 0.5)) < 1e-4
+    assert (model.coef_ == 0).any()  # alpha this large zeroes some weights
+
+
+def test_l1_zeros_the_features_that_carry_nothing():
+    rng = np.random.default_rng(0)
+    X_informative, y = make_problem(1000, 5, 3, np.float64, sparse=False, seed=1)
+    X = np.hstack([X_informative, rng.standard_normal((1000, 20))])
+    model = SoftmaxRegressor(penalty="l1", alpha=0.03, random_state=0).fit(X, y)
+    assert (model.coef_[:, 5:] == 0).mean() > 0.9
+    assert (model.coef_[:, :5] != 0).mean() > 0.5
+
+
+def test_penalty_names_are_special_cases_of_elasticnet():
+    X, y = make_problem(200, 6, 3, np.float64, sparse=False)
+    fit = functools.partial(_fit_coef, X, y)
+    assert_array_equal(fit(penalty="l2"), fit(penalty="elasticnet", l1_ratio=0.0))
+    assert_array_equal(fit(penalty="l1"), fit(penalty="elasticnet", l1_ratio=1.0))
+    assert_array_equal(fit(penalty=None), fit(penalty="l2", alpha=0.0))
+    # l1_ratio is ignored unless penalty="elasticnet", as in SGDClassifier.
+    assert_array_equal(fit(penalty="l2", l1_ratio=0.9), fit(penalty="l2"))
+
+
+def _fit_coef(X, y, **params):
+    params = dict(dict(alpha=ALPHA, max_iter=30, tol=None, random_state=0), **params)
+    return SoftmaxRegressor(**params).fit(X, y).coef_
+
+
+# ---------------------------------------------------------------- one rule, every path
+
+
+def reference_penalised_epoch(X, y, order, coef, intercept, optimizer, penalty, batch_size, rule):
+    """Brute-force minibatch epoch with the penalty, from the formulas alone.
+
+    ``rule`` is "proximal" (soft-thresholding every weight) or "cumulative" on
+    "all" weights (dense epochs) or on the features of the batch (``"nonzero"``,
+    the lazy sparse epochs). Plain SGD with a constant step, no centring.
+    """
+    X = X.toarray() if sp.issparse(X) else X
+    coef, intercept = coef.astype(np.float64), intercept.astype(np.float64)
+    eta = optimizer.current_eta()
+    total = optimizer.l1_total
+    applied = np.zeros_like(coef) if optimizer.l1_applied is None else optimizer.l1_applied.copy()
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        share = len(rows) / batch_size
+        g_coef, g_intercept = gradient(coef, intercept, X[rows], y[rows], None, 0.0)
+        coef = coef - eta * share * (g_coef + penalty.l2 * coef)
+        intercept = intercept - eta * share * g_intercept
+        threshold = eta * penalty.l1 * share
+        if rule == "proximal":
+            coef = np.sign(coef) * np.maximum(np.abs(coef) - threshold, 0.0)
+            continue
+        total += threshold
+        touched = np.ones(X.shape[1], bool) if rule == "all" else (X[rows] != 0).any(axis=0)
+        for c, j in zip(*np.nonzero(np.broadcast_to(touched, coef.shape)), strict=True):
+            w = coef[c, j]
+            if w > 0:
+                coef[c, j] = max(0.0, w - (total + applied[c, j]))
+            elif w < 0:
+                coef[c, j] = min(0.0, w + (total - applied[c, j]))
+            applied[c, j] += coef[c, j] - w
+    return coef, intercept, applied, total
+
+
+def _force(monkeypatch, compiled):
+    if compiled:
+        pytest.importorskip("numba")
+        monkeypatch.delenv("SKSOFTMAX_NUMBA", raising=False)
+        monkeypatch.setattr(engine_module, "COMPILED_MIN_SIZE", 0)
+    else:
+        monkeypatch.setenv("SKSOFTMAX_NUMBA", "0")
+
+
+PATHS = [
+    # (X kind, compiled, rule): each training path that applies an L1 part.
+    ("dense", False, "cumulative"),
+    ("dense", True, "cumulative"),
+    ("dense", False, "proximal"),
+    ("dense", True, "proximal"),
+    ("csr", False, "cumulative"),  # the lazy numpy sparse epoch
+    ("csr", True, "cumulative"),  # the compiled sparse epoch
+    ("csr", False, "proximal"),  # SAGA's dense update of CSR
+]
+
+
+def _epoch_inputs(kind, n_classes, dtype, seed=0):
+    X, y = make_problem(203, 9, n_classes, dtype, sparse=kind == "csr", seed=seed)
+    rng = np.random.default_rng(seed)
+    n_params = 1 if n_classes == 2 else n_classes
+    coef = (0.3 * rng.standard_normal((n_params, 9))).astype(dtype)
+    coef[:, ::3] = 0.0  # weights at zero, which the penalty must keep or release
+    intercept = (0.1 * rng.standard_normal(n_params)).astype(dtype)
+    if kind == "csr":
+        coef = np.asfortranarray(coef)  # as sparse training keeps it
+    return X, y, rng.permutation(len(y)), coef, intercept
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("penalty", ["l1", "elasticnet"])
+@pytest.mark.parametrize("n_classes", [2, 4])
+@pytest.mark.parametrize("kind, compiled, rule", PATHS)
+def test_every_path_applies_the_one_penalty_rule(
+    monkeypatch, kind, compiled, rule, n_classes, penalty, dtype
+):
+    """Two epochs on each path against the brute-force epoch: the second starts
+    from the first one's cumulative-penalty state, as partial_fit does."""
+    _force(monkeypatch, compiled)
+    X, y, order, coef, intercept = _epoch_inputs(kind, n_classes, dtype)
+    the_penalty = Penalty(0.3, penalty, 0.5)  # large enough to hold weights at zero
+    batch_size = 32
+    optimizer = SGDOptimizer(
+        [coef, intercept], learning_rate="constant", eta0=0.2, power_t=0.5, alpha=0.05
+    )
+    engine = EpochEngine(X, coef.shape[0], batch_size)
+    assert engine.compiled == compiled
+    expected_coef, expected_intercept = coef.astype(np.float64), intercept.astype(np.float64)
+    expected_optimizer = copy.deepcopy(optimizer)
+    for _ in range(2):
+        saga = None
+        if rule == "proximal":
+            # SAGA with an empty memory steps along the plain gradient in its first
+            # epoch only: one epoch of it each time, from a fresh memory.
+            saga = SAGAMemory(X.shape[0], X.shape[0], coef, intercept, batch_size)
+            saga.factor = 0.0  # and no mean gradient: the direction is the batch's own
+        engine.run_epoch(
+            X, y, None, order, coef, intercept, optimizer,
+            penalty=the_penalty, fit_intercept=True, saga=saga,
+        )  # fmt: skip
+        touched = "all" if kind == "dense" else "nonzero"
+        expected_coef, expected_intercept, applied, total = reference_penalised_epoch(
+            X, y, order, expected_coef, expected_intercept, expected_optimizer, the_penalty,
+            batch_size, "proximal" if rule == "proximal" else touched,
+        )  # fmt: skip
+        expected_optimizer.l1_applied, expected_optimizer.l1_total = applied, total
+    rtol = 1e-9 if dtype == np.float64 else 2e-4
+    assert_allclose(coef, expected_coef, rtol=rtol, atol=rtol)
+    assert_allclose(intercept, expected_intercept, rtol=rtol, atol=rtol)
+    # Exact zeros stay exact on every path (a weight within rounding of zero is not zero).
+    assert_array_equal(
+        coef == 0, np.abs(expected_coef) < 1e-12 * (1 if dtype == np.float64 else 1e4)
+    )
+    assert (coef == 0).any()
+    if rule == "cumulative":
+        assert optimizer.l1_total == pytest.approx(total)
+        assert_allclose(optimizer.l1_applied, applied, rtol=rtol, atol=rtol)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize(
+    "options", [dict(momentum=0.8), dict(average=True)], ids=["momentum", "average"]
+)
+@pytest.mark.parametrize("solver", ["sgd", "saga"])
+def test_compiled_dense_epoch_matches_numpy_with_penalty(monkeypatch, solver, options, dtype):
+    """Momentum and averaging with an L1 part: the average is of the iterates
+    the penalty left, the same on both engines."""
+    results = []
+    for compiled in (False, True):
+        _force(monkeypatch, compiled)
+        model = SoftmaxRegressor(
+            penalty="elasticnet", l1_ratio=0.7, alpha=0.02, solver=solver, max_iter=3,
+            tol=None, eta0=0.05, learning_rate="constant", random_state=0, **options,
+        )  # fmt: skip
+        X, y = make_problem(203, 9, 3, dtype, sparse=False)
+        model.fit(X, y)
+        results.append(model)
+    numpy_model, compiled_model = results
+    rtol = 1e-9 if dtype == np.float64 else 2e-4
+    assert_allclose(compiled_model.coef_, numpy_model.coef_, rtol=rtol, atol=rtol)
+    assert_allclose(compiled_model._raw_coef, numpy_model._raw_coef, rtol=rtol, atol=rtol)
+    assert_allclose(compiled_model.intercept_, numpy_model.intercept_, rtol=rtol, atol=rtol)
+
+
+# ---------------------------------------------------------------- the estimator
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
+def test_partial_fit_with_l1_continues_exactly_through_pickle(sparse):
+    X, y = make_problem(300, 10, 3, np.float64, sparse=sparse)
+    chunks = [slice(0, 100), slice(100, 200), slice(200, 300)]
+    params = dict(penalty="elasticnet", l1_ratio=0.8, alpha=0.02, random_state=0)
+    straight = SoftmaxRegressor(**params)
+    resumed = SoftmaxRegressor(**params)
+    for i, rows in enumerate(chunks):
+        straight.partial_fit(X[rows], y[rows], classes=[0, 1, 2])
+        resumed.partial_fit(X[rows], y[rows], classes=[0, 1, 2])
+        if i == 0:
+            resumed = pickle.loads(pickle.dumps(resumed))
+    assert_array_equal(resumed.coef_, straight.coef_)
+    assert_array_equal(resumed._optimizer.l1_applied, straight._optimizer.l1_applied)
+    assert resumed._optimizer.l1_total == straight._optimizer.l1_total > 0
+    assert (straight.coef_ == 0).any()
+
+
+def test_sparse_sgd_with_l1_is_not_centred_and_matches_dense_zeros():
+    """Plain SGD on CSR under L1 trains uncentred (the lazy epoch), and reaches
+    a model close to the dense one's."""
+    X, y = make_problem(400, 12, 3, np.float64, sparse=True, seed=2)
+    params = dict(penalty="l1", alpha=0.02, solver="sgd", random_state=0, max_iter=200)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        sparse_model = SoftmaxRegressor(**params).fit(X, y)
+        dense_model = SoftmaxRegressor(**params, fit_intercept=True).fit(X.toarray(), y)
+    assert sparse_model._feature_offset is None
+    assert dense_model._feature_offset is not None
+    value = functools.partial(objective, X=X, y=y, alpha=0.02, l1_ratio=1.0)
+    sparse_value = value(sparse_model.coef_, sparse_model.intercept_)
+    dense_value = value(dense_model.coef_, dense_model.intercept_)
+    assert abs(sparse_value - dense_value) / dense_value < 2e-2
+    assert (sparse_model.coef_ == 0).any()
+
+
+def test_warm_start_with_l1_recentres_sparse_sgd():
+    """A CSR model fitted by SAGA (centred) then continued by partial_fit under L1
+    (the lazy epoch): the centring is dropped exactly, the predictions do not move."""
+    X, y = make_problem(300, 8, 3, np.float64, sparse=True, seed=4)
+    model = SoftmaxRegressor(penalty="l1", alpha=0.01, solver="saga", random_state=0).fit(X, y)
+    assert model._feature_offset is not None
+    before = model.decision_function(X)
+    model.set_params(solver="auto", learning_rate="constant", eta0=1e-12)  # moves nothing
+    model.partial_fit(X[:50], y[:50])
+    assert model._feature_offset is None
+    assert_allclose(model.decision_function(X), before, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(penalty="l3"), "penalty"),
+    (dict(l1_ratio=1.5), "l1_ratio"),
+    (dict(l1_ratio=-0.1), "l1_ratio"),
+    (dict(penalty="elasticnet", l1_ratio="half"), "l1_ratio"),
+])  # fmt: skip
+def test_bad_penalty_parameters_are_named_and_change_nothing(bad, message):
+    X, y = make_problem(100, 5, 3, np.float64, sparse=False)
+    model = SoftmaxRegressor(max_iter=3, tol=None, random_state=0).fit(X, y)
+    coef = model.coef_.copy()
+    with pytest.raises(ValueError, match=message):
+        model.set_params(**bad).fit(X, y)
+    assert_array_equal(model.coef_, coef)
+
+
+def test_sparsify_and_densify():
+    X, y = make_problem(200, 30, 3, np.float64, sparse=False, seed=5)
+    model = SoftmaxRegressor(penalty="l1", alpha=0.05, random_state=0).fit(X, y)
+    dense_coef = model.coef_.copy()
+    proba = model.predict_proba(X)
+    assert (dense_coef == 0).mean() > 0.3
+    assert model.sparsify() is model
+    assert sp.issparse(model.coef_) and model.coef_.format == "csr"
+    assert model.coef_.nnz == np.count_nonzero(dense_coef)
+    assert_allclose(model.predict_proba(X), proba, rtol=1e-12)
+    assert_allclose(model.predict_proba(sp.csr_matrix(X)), proba, rtol=1e-12)
+    assert_array_equal(model.predict(X), np.argmax(proba, axis=1))
+    restored = pickle.loads(pickle.dumps(model))
+    assert_allclose(restored.predict_proba(X), proba, rtol=1e-12)
+    assert model.densify() is model
+    assert isinstance(model.coef_, np.ndarray)
+    assert_array_equal(model.coef_, dense_coef)
+    # Training continues from its own copy, and publishes dense weights again.
+    model.sparsify().partial_fit(X, y)
+    assert isinstance(model.coef_, np.ndarray)
+    with pytest.raises(Exception, match="must be fitted before sparsifying"):
+        SoftmaxRegressor().sparsify()
+    with pytest.raises(Exception, match="must be fitted before densifying"):
+        SoftmaxRegressor().densify()
+
+
+def test_sgdclassifier_parameter_names_are_accepted():
+    """What a user copies from SGDClassifier(loss="log_loss", ...) for the concepts
+    SoftmaxRegressor has; loss, epsilon and n_jobs it has not (README's map)."""
+    from sklearn.linear_model import SGDClassifier
+
+    copied = dict(penalty="elasticnet", alpha=1e-3, l1_ratio=0.3, fit_intercept=True,
+                  max_iter=50, tol=1e-3, shuffle=True, verbose=0, random_state=0,
+                  learning_rate="adaptive", eta0=0.1, power_t=0.5, early_stopping=False,
+                  validation_fraction=0.1, n_iter_no_change=5, class_weight=None,
+                  warm_start=False, average=False)  # fmt: skip
+    SGDClassifier(loss="log_loss", **copied)  # the same names are SGDClassifier's
+    X, y = make_problem(150, 5, 3, np.float64, sparse=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = SoftmaxRegressor(**copied).fit(X, y)
+    assert model.get_params()["l1_ratio"] == 0.3
+    for missing in ("loss", "epsilon", "n_jobs"):
+        assert missing not in model.get_params()
