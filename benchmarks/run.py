@@ -313,6 +313,79 @@ def sgd_classifier(seed):
     return SGDClassifier(loss="log_loss", alpha=1e-4, shuffle=True, random_state=seed)
 
 
+def paired_epochs(estimators, X, y, classes, repeats, epochs, fit=False):
+    """Seconds per epoch of each estimator, the estimators taking turns.
+
+    Each repeat times ``epochs`` epochs of every estimator in turn, so that the
+    ratios between them hold on a machine whose speed drifts. With ``fit``, an
+    epoch is ``fit(max_iter=epochs, tol=None)`` over ``epochs`` on a fresh clone
+    (SAGA, in fit); else one ``partial_fit`` call after a warm-up call.
+    """
+    fitted = {}
+    if not fit:
+        for name, est in estimators.items():
+            fitted[name] = est.partial_fit(X, y, classes=classes)
+    samples = {name: [] for name in estimators}
+    for _ in range(repeats):
+        for name, estimator in estimators.items():
+            if fit:
+                est = clone(estimator).set_params(max_iter=epochs, tol=None)
+                start = time.perf_counter()
+                fitted[name] = est.fit(X, y)
+                samples[name].append((time.perf_counter() - start) / epochs)
+            else:
+                start = time.perf_counter()
+                for _ in range(epochs):
+                    fitted[name].partial_fit(X, y)
+                samples[name].append((time.perf_counter() - start) / epochs)
+    return samples, fitted
+
+
+ELASTIC_NET = dict(penalty="elasticnet", l1_ratio=0.15)
+
+
+def elastic_net_rows(add, say, workload, X, y, X_test, y_test, classes, repeats, epochs, seed,
+                     peers, modes):  # fmt: skip
+    """Section 7: an epoch with penalty="elasticnet" next to the same epoch with L2,
+    and next to SGDClassifier(penalty="elasticnet"), on the same data."""
+    dtype = str(X.dtype)
+    for mode in modes:
+        fit = mode == "fit"
+        say(f"elastic-net, {workload}, {dtype}, {mode}")
+        contenders = {
+            "l2": softmax_regressor(DEFAULT_BATCH, seed),
+            "elasticnet": softmax_regressor(DEFAULT_BATCH, seed, **ELASTIC_NET),
+        }
+        if peers and not fit:
+            contenders["SGDClassifier"] = SGDClassifier(
+                loss="log_loss", alpha=1e-4, shuffle=True, random_state=seed, **ELASTIC_NET
+            )
+        samples, fitted = paired_epochs(contenders, X, y, classes, repeats, epochs, fit=fit)
+        l2 = statistics.median(samples["l2"])
+        for name, est in fitted.items():
+            acc, ll = scores(est.predict_proba(X_test), y_test, classes)
+            label = {
+                "l2": f"SoftmaxRegressor {mode}, penalty='l2'",
+                "elasticnet": f"SoftmaxRegressor {mode}, penalty='elasticnet' l1_ratio=0.15",
+                "SGDClassifier": "SGDClassifier(log_loss, elasticnet) partial_fit",
+            }[name]
+            seconds = statistics.median(samples[name])
+            nonzero = np.count_nonzero(np.asarray(est.coef_))
+            add(
+                section="7 elastic-net",
+                workload=workload,
+                estimator=label,
+                dtype=dtype,
+                batch=1 if name == "SGDClassifier" else DEFAULT_BATCH,
+                seconds=stats(samples[name]),
+                x_ours=seconds / l2,
+                accuracy=acc,
+                log_loss=ll,
+                note=f"x l2 {seconds / l2:.2f}; {nonzero / np.size(est.coef_):.0%} of coef non-zero"
+                + ("; one-vs-rest" if name == "SGDClassifier" else ""),
+            )
+
+
 def torch_per_epoch(X, y, X_test, y_test, classes, batch_size, repeats, epochs, seed):
     """Seconds per epoch of nn.Linear + CrossEntropyLoss + SGD in PyTorch (CPU),
     in X's dtype, gathering shuffled batches as the others do; and test scores."""
@@ -761,7 +834,12 @@ def run(args):
         x_gemm=statistics.median(samples) / statistics.median(bare),
         note=f"x GEMM+softmax {statistics.median(samples) / statistics.median(bare):.2f}",
     )
-    del by_dtype, data, X64, X64_test
+    X32, X32_test = by_dtype["float32"]
+    elastic_net_rows(
+        add, say, dense_name, X32, y, X32_test, y_test, classes, repeats, epochs, seed,
+        not args.no_peers, modes=("partial_fit", "fit"),
+    )  # fmt: skip
+    del by_dtype, data, X64, X64_test, X32, X32_test
 
     # ---------------- sparse (goal 5)
     sparse_rows = 10_000 if quick else 100_000
@@ -833,6 +911,10 @@ def run(args):
             log_loss=ll,
             note="test: 2000 held-out rows",
         )
+    elastic_net_rows(
+        add, say, sparse_name, Xs, ys, Xs_test, ys_test, sparse_classes, repeats, epochs, seed,
+        not args.no_peers, modes=("partial_fit",),
+    )  # fmt: skip
     del Xs, ys, Xd
 
     # Does the cost follow the non-zeros? Same nnz at 4x the width; 2x the nnz at the same width.
@@ -963,6 +1045,39 @@ def run(args):
     goals.append(
         ("5", "sparse cost ~ nnz: 4x width at same nnz costs <= 1.25x", text, verdict(med <= 1.25))
     )
+    for workload in dict.fromkeys(r["workload"] for r in rows if r["section"] == "7 elastic-net"):
+        in_workload = [
+            r for r in rows if r["section"] == "7 elastic-net" and r["workload"] == workload
+        ]
+        for mode in ("partial_fit", "fit"):
+            pair = {
+                penalty: r
+                for r in in_workload
+                for penalty in ("'l2'", "'elasticnet'")
+                if f" {mode}, penalty={penalty}" in r["estimator"]
+            }
+            if len(pair) < 2:
+                continue
+            text, med = ratio(pair["'elasticnet'"]["seconds"], pair["'l2'"]["seconds"])
+            goals.append(
+                (
+                    "7",
+                    f"elastic-net {mode} epoch <= 1.3x L2, {workload}",
+                    text,
+                    verdict(med <= 1.3),
+                )
+            )
+            peer = [r for r in in_workload if r["estimator"].startswith("SGDClassifier")]
+            if mode == "partial_fit" and peer:
+                text, med = ratio(peer[0]["seconds"], pair["'elasticnet'"]["seconds"])
+                goals.append(
+                    (
+                        "7",
+                        f"elastic-net epoch faster than SGDClassifier's, {workload}",
+                        text,
+                        verdict(med > 1),
+                    )
+                )
     pp = find("6 predict_proba", "SoftmaxRegressor")[0]
     gemm = find("6 predict_proba", "numpy")[0]
     text, med = ratio(pp["seconds"], gemm["seconds"])
