@@ -14,18 +14,18 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import StratifiedShuffleSplit
-from sklearn.utils import assert_all_finite, check_random_state, compute_class_weight
+from sklearn.utils import check_random_state, compute_class_weight
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 from threadpoolctl import ThreadpoolController
 
-from ._engine import MAX_LOGIT, DivergenceError, EpochEngine
-from ._loss import full_logits, log_softmax, objective_in_chunks, softmax
-from ._optim import LEARNING_RATES, SOLVERS, SAGAMemory, SGDOptimizer, estimate_curvature
+from ._engine import MAX_LOGIT, EpochEngine
+from ._loop import EpochRunner, FitLoop, partial_epoch
+from ._loss import full_logits, log_softmax, softmax
+from ._optim import LEARNING_RATES, SOLVERS, SGDOptimizer, estimate_curvature
 from ._penalty import PENALTIES, Penalty
-from ._training import Snapshot, StoppingRule
 
 # eta0="auto" for SAGA: this many times plain SGD's 2 / L. The bound takes the
 # softmax's largest curvature, 1/2, which the iterates rarely see; SAGA has no
@@ -972,8 +972,8 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
     def _train(self, X, y_idx, sample_weight, state, rng, *, incremental, unchecked_X=False):
         """Train ``state`` on ``X`` and, on success, make it the fitted model.
 
-        ``fit`` runs up to ``max_iter`` epochs under :meth:`_fit_epochs`;
-        ``partial_fit`` one epoch under :meth:`_partial_epoch`. ``unchecked_X``
+        ``fit`` runs up to ``max_iter`` epochs under :class:`sksoftmax._loop.FitLoop`;
+        ``partial_fit`` one epoch by :func:`sksoftmax._loop.partial_epoch`. ``unchecked_X``
         (``partial_fit`` only): X was not checked for NaN and infinity yet.
         """
         early_stopping = self.early_stopping and not incremental
@@ -998,15 +998,15 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
             self.batch_size if incremental else min(self.batch_size, n_train),
             plain_sgd=not (state.optimizer.momentum or state.optimizer.averaging),
         )
-        run = _EpochRunner(
+        run = EpochRunner(
             self, X, y_idx, weights, train_rows, state, rng, engine, incremental=incremental
         )
         with _InterruptFlag() as interrupt, _limit_blas_threads(engine.blas_threads()):
             run.stop_requested = interrupt.requested
             if incremental:
-                self._partial_epoch(run, unchecked_X)
+                partial_epoch(run, unchecked_X)
             else:
-                self._fit_epochs(run, sample_weight, train_rows, validation_rows)
+                FitLoop(run, sample_weight, train_rows, validation_rows).fit()
         if run.interrupted:
             warnings.warn(
                 "Training interrupted by user; the model keeps the weights reached so far"
@@ -1015,177 +1015,6 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
                 stacklevel=4,
             )
         self._publish(state, rng, run.epochs, incremental)
-
-    def _partial_epoch(self, run, unchecked_X):
-        """One epoch of ``partial_fit``; ``loss_curve_`` gets its progressive loss.
-
-        That is the chunk's loss with each row taken before its batch's update
-        (a streaming estimate of the loss on unseen data, at no extra cost).
-        """
-        if unchecked_X and not run.engine.screens_nonfinite_rows(run.state.params[0]):
-            _check_finite(run.X)
-            unchecked_X = False
-        try:
-            data_loss = run.epoch()
-        except DivergenceError:
-            data_loss = np.nan  # below: the cause (NaN in X), else the divergence
-        if data_loss is None:  # interrupted
-            if unchecked_X:
-                _check_finite(run.X)  # the rows the epoch did not reach
-            return
-        coef, intercept = run.state.params
-        loss = data_loss + Penalty.of(self).value(coef)
-        # Twice the chunk's loss (each row's before its batch's update), plus that of
-        # a uniform guess: past this, the last update made its own batch far worse.
-        limit = 2.0 * data_loss + np.log(max(2, len(self.classes_)))
-        if not np.isfinite(loss) or run.last_step_diverged(limit):
-            if unchecked_X:
-                _check_finite(run.X)
-            self._raise_diverged(run.state.optimizer, run.state.n_iter + 1)
-        run.state.loss_curve.append(loss)
-        run.state.n_iter += 1
-        run.epochs = 1
-
-    def _fit_epochs(self, run, sample_weight, train_rows, validation_rows):
-        """Up to ``max_iter`` epochs, watched on the exact training objective.
-
-        After each epoch the objective at the weights the fit would return is
-        evaluated exactly (one pass of logits over the training rows). With
-        ``learning_rate="adaptive"`` the step is ours: a blow-up or a rise goes
-        back to the best weights and divides the step by 5. For the schedules
-        the user set, a blow-up raises (and changes nothing); a rise at the end
-        keeps the best weights with a ConvergenceWarning.
-        """
-        state, optimizer = run.state, run.state.optimizer
-        early_stopping = validation_rows is not None
-
-        def objective():
-            coef, intercept = self._published_params(state)
-            return objective_in_chunks(
-                run.X,
-                run.y_idx,
-                sample_weight,
-                coef,
-                intercept,
-                Penalty.of(self),
-                rows=train_rows,
-                logits=run.engine.logits_function(coef),
-            )
-
-        start, _ = objective()
-        rule = StoppingRule(
-            self.tol, self.n_iter_no_change, start, extrapolate=run.saga is not None
-        )
-        score_rule = StoppingRule(self.tol, self.n_iter_no_change, np.inf, relative=False)
-        recoverable = self.learning_rate == "adaptive"
-        # The best weights: returned when stopping by tol or early stopping, and
-        # gone back to when an adaptive step blows up (with tol=None too).
-        keeps_best = self.tol is not None or early_stopping
-        best = Snapshot(state.params, optimizer) if keeps_best or recoverable else None
-        validation_scores = [] if early_stopping else None
-        best_score, best_score_loss = -np.inf, np.inf
-        converged = False
-        blow_ups = 0
-        was_high = False
-        start_time = time.perf_counter()
-        for _ in range(self.max_iter):
-            try:
-                data_loss = run.epoch()
-            except DivergenceError:
-                data_loss = np.nan
-            if data_loss is None:  # interrupted
-                break
-            value, max_logit = objective() if np.isfinite(data_loss) else (np.nan, np.nan)
-            # Above twice the start: for the adaptive step at once; for a schedule
-            # the user set only twice running, as a decaying step may come back
-            # ("optimal" at alpha=1e5: 160 after its first epoch, then the start's).
-            high = not value <= start + abs(start)
-            blew_up = not max_logit < MAX_LOGIT or (high and (recoverable or was_high))
-            was_high = high
-            if blew_up and not (recoverable and best is not None):
-                self._raise_diverged(optimizer, run.epochs + 1, value, start)
-            run.epochs += 1
-            state.n_iter += 1
-            if blew_up:
-                blow_ups += 1
-                run.restore(best)
-                optimizer.stalled()
-                rule.restart()
-                state.loss_curve.append(rule.best)
-                continue
-            state.loss_curve.append(value)
-            improved = rule.update(value, state.n_iter)
-            if run.interrupted:
-                if improved and best is not None:
-                    best = Snapshot(state.params, optimizer)
-                break
-            if early_stopping:
-                score = self._validation_score(
-                    run.X, run.y_idx, validation_rows, sample_weight, *self._published_params(state)
-                )
-                validation_scores.append(score)
-                if score_rule.update(-score, state.n_iter):
-                    best_score, best_score_loss = score, value
-                    best = Snapshot(state.params, optimizer)
-            elif improved and best is not None:
-                best = Snapshot(state.params, optimizer)
-            if self.verbose:
-                self._print_epoch(state.n_iter, value, validation_scores, optimizer, start_time)
-            watched = score_rule if early_stopping else rule
-            if watched.stalled():
-                if not self._goes_on_after_stall(run, rule, watched, value, best):
-                    converged = True
-                    break
-        if was_high and not keeps_best:  # tol=None: the last weights are the model
-            self._raise_diverged(optimizer, run.epochs, state.loss_curve[-1], start)
-        if keeps_best and (early_stopping or not run.interrupted):
-            best.restore(state.params, optimizer)
-        if early_stopping:
-            state.best_loss = best_score_loss
-            state.validation_scores, state.best_validation_score = validation_scores, best_score
-        elif keeps_best:
-            state.best_loss = rule.best  # the start's, if no epoch beat it
-        if not run.interrupted:
-            self._warn_unconverged(optimizer, converged, blow_ups, rule)
-
-    def _goes_on_after_stall(self, run, rule, watched, value, best):
-        """What a stall means: True to go on (with a smaller step), False to stop.
-
-        A rise (the objective above the best) is a step too large: the adaptive
-        schedule goes back to the best weights and shrinks the step, a schedule
-        the user set stops on the best weights with a ConvergenceWarning. A
-        plateau is SAGA's optimum (stop) or SGD's noise floor, which only the
-        adaptive schedule lowers, by shrinking the step.
-        """
-        optimizer = run.state.optimizer
-        rose = watched is rule and rule.rose(value)
-        if rose and self.learning_rate != "adaptive":
-            self._warn_rose(optimizer, rule, value)
-            return False
-        if rose:
-            run.restore(best)
-        if (rose or run.saga is None) and optimizer.stalled():
-            watched.restart()
-            return True
-        return False
-
-    def _warn_unconverged(self, optimizer, converged, blow_ups, rule):
-        if blow_ups and rule.best_epoch == 0:
-            warnings.warn(
-                f"No epoch of this fit improved on its starting objective ({rule.start:.6g}): "
-                f"the step blew up {blow_ups} times, and the model is where it started. "
-                f"The step is now eta={optimizer.current_eta():.3g}; use a smaller eta0, "
-                "or scale the features, e.g. with StandardScaler.",
-                ConvergenceWarning,
-                stacklevel=6,
-            )
-        elif not converged and self.tol is not None:
-            warnings.warn(
-                f"Maximum number of epochs ({self.max_iter}) reached before convergence. "
-                "Consider increasing max_iter, or tol.",
-                ConvergenceWarning,
-                stacklevel=6,
-            )
 
     def _published_params(self, state):
         """``(coef, intercept)`` the model predicts with: averaged, and uncentred."""
@@ -1235,7 +1064,7 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
             f"{rule.best_epoch}. Use a smaller eta0, or learning_rate='adaptive', which "
             "shrinks the step by itself.",
             ConvergenceWarning,
-            stacklevel=7,  # the caller of fit
+            stacklevel=8,  # the caller of fit
         )
 
     def _print_epoch(self, epoch, loss, validation_scores, optimizer, start_time):
@@ -1398,11 +1227,6 @@ def _short_repr(value, limit=200):
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _check_finite(X):
-    """Raise scikit-learn's ValueError if dense X holds NaN or infinity."""
-    assert_all_finite(X, input_name="X", estimator_name=SoftmaxRegressor.__name__)
-
-
 def _weights_order(X):
     """Memory order of ``coef`` for training on X.
 
@@ -1413,7 +1237,6 @@ def _weights_order(X):
     features x 20 classes those two copies cost more than a 1,000-row epoch).
     """
     return "F" if sp.issparse(X) else "C"
-
 
 
 def _recentre(state, offset):
@@ -1452,100 +1275,6 @@ def _scaled_weights(sample_weight, train_rows, state):
         state.weight_scale = float(train_weight.mean(dtype=np.float64))
     scale = state.weight_scale
     return None if np.all(sample_weight == scale) else sample_weight / scale
-
-
-class _EpochRunner:
-    """One training call's epochs: the row order, the engine, SAGA's memory, Ctrl-C."""
-
-    def __init__(
-        self, estimator, X, y_idx, weights, train_rows, state, rng, engine, *, incremental
-    ):
-        self.estimator = estimator
-        self.X, self.y_idx, self.weights = X, y_idx, weights
-        self.train_rows = train_rows
-        self.n_train = X.shape[0] if train_rows is None else len(train_rows)
-        self.state, self.rng, self.engine = state, rng, engine
-        coef, intercept = state.params
-        self.saga = (
-            SAGAMemory(X.shape[0], self.n_train, coef, intercept, engine.batch_size)
-            if not incremental and estimator._uses_saga(X)
-            else None
-        )
-        self.stop_requested = None
-        self.epochs = 0
-        self.interrupted = False
-        self.order = None
-        self.n_seen = 0
-
-    def epoch(self):
-        """One epoch; the weighted mean loss of its batches (each before its update).
-
-        None when a KeyboardInterrupt reached the loop itself; ``interrupted`` is
-        set either way when the user asked to stop.
-        """
-        est, state = self.estimator, self.state
-        order = self.train_rows
-        if est.shuffle:
-            order = self.rng.permutation(self.n_train if order is None else order)
-        self.order = order
-        coef, intercept = state.params
-        try:
-            loss_sum, self.n_seen = self.engine.run_epoch(
-                self.X,
-                self.y_idx,
-                self.weights,
-                order,
-                coef,
-                intercept,
-                state.optimizer,
-                penalty=Penalty.of(est),
-                fit_intercept=est.fit_intercept,
-                stop_requested=self.stop_requested,
-                offset=state.offset,
-                saga=self.saga,
-            )
-        except KeyboardInterrupt:
-            if self.stop_requested():
-                raise  # the second Ctrl-C: stop everything, now
-            self.interrupted = True
-            return None
-        self.interrupted = self.stop_requested()
-        seen_weight = self._visited_weight()
-        return loss_sum / seen_weight if seen_weight > 0 else 0.0
-
-    def _visited_weight(self):
-        """Sum of the (scaled) weights of the rows the epoch visited."""
-        if self.weights is None:
-            return float(self.n_seen)
-        rows = slice(self.n_seen) if self.order is None else self.order[: self.n_seen]
-        return float(self.weights[rows].sum(dtype=np.float64))
-
-    def restore(self, snapshot):
-        """Go back to ``snapshot``'s weights, with an empty SAGA memory."""
-        snapshot.restore(self.state.params, self.state.optimizer)
-        if self.saga is not None:
-            self.saga.forget()
-
-    def last_step_diverged(self, loss_limit):
-        """Whether the epoch's last update blew up its own batch.
-
-        The engine checks every batch's logits before its update, so each update
-        but the last is checked on the next batch; this checks the last: logits
-        past MAX_LOGIT, or the batch's loss after its own update above
-        ``loss_limit``. A step of sane size lowers the loss of the batch it was
-        computed on; centred raw iris at eta0=1e12 left logits of 1e12, below
-        MAX_LOGIT, and a loss of the same size.
-        """
-        size = self.engine.batch_size
-        start = (self.n_seen - 1) // size * size
-        rows = (
-            np.arange(start, self.n_seen) if self.order is None else self.order[start : self.n_seen]
-        )
-        coef, intercept = self.estimator._published_params(self.state)
-        loss, max_logit = objective_in_chunks(
-            self.X, self.y_idx, None, coef, intercept, 0.0, rows=rows
-        )
-        return not (max_logit < MAX_LOGIT and loss <= loss_limit)  # NaN: diverged
 
 
 class _TrainingState:
