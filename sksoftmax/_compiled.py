@@ -400,6 +400,57 @@ def _saga_direction(grad, mean, factor, share):
 
 
 @_jit
+def _step_size(schedule, t, eta_fixed, eta0, power_t, schedule_alpha, t0):
+    """:meth:`SGDOptimizer.current_eta` after ``t`` samples, for both compiled epochs."""
+    step = t + 1
+    if schedule == SCHEDULE_OPTIMAL:
+        return 1.0 / (schedule_alpha * (t0 + (step - 1)))
+    if schedule == SCHEDULE_INVSCALING:
+        return eta0 / step**power_t
+    return eta_fixed
+
+
+@_jit
+def _batch_gradient(X, order, first, m, Z, grad_coef, grad_intercept, offset, fit_intercept):
+    """The gradient of a dense batch from its residual ``Z``, centred by ``offset``."""
+    n_params, n_features = grad_coef.shape
+    _gradient(X, order, first, m, Z, grad_coef)
+    for c in range(n_params):
+        total = 0.0
+        if fit_intercept:
+            for i in range(m):
+                total += Z[i, c]
+        grad_intercept[c] = total
+    if offset.shape[0] > 0:
+        for c in range(n_params):
+            g = grad_coef[c]
+            for k in range(n_features):
+                g[k] -= grad_intercept[c] * offset[k]
+
+
+@_jit
+def _dense_l1(coef_flat, threshold, proximal, l1_applied, l1_total):
+    """The L1 part of a dense step on every weight: the prox, or the cumulative penalty."""
+    if proximal:
+        _soft_threshold(coef_flat, threshold)
+        return
+    l1_total[0] += threshold
+    total = l1_total[0]
+    for j in range(coef_flat.shape[0]):
+        coef_flat[j] = _cumulative_l1(coef_flat[j], l1_applied, j, total, 1.0)
+
+
+@_jit
+def _average_position(averaging, t, average_start, n_averaged):
+    """``(average_from, n_averaged)`` for :func:`_average_update` after a step to ``t``."""
+    if not averaging:
+        return 0, n_averaged
+    if t > average_start:
+        return n_averaged + 1, n_averaged + 1
+    return -1, n_averaged
+
+
+@_jit
 def dense_epoch_chunk(
     X,
     y,
@@ -515,59 +566,21 @@ def dense_epoch_chunk(
         loss_sum += batch_loss
         if saga:
             _swap_residuals(Z, m, order, first, residual_table)
-        _gradient(X, order, first, m, Z, grad_coef)
-        for c in range(n_params):
-            total = 0.0
-            if fit_intercept:
-                for i in range(m):
-                    total += Z[i, c]
-            grad_intercept[c] = total
-        if centred:
-            for c in range(n_params):
-                g = grad_coef[c]
-                for k in range(n_features):
-                    g[k] -= grad_intercept[c] * offset[k]
+        _batch_gradient(X, order, first, m, Z, grad_coef, grad_intercept, offset, fit_intercept)
+        share = m / batch_size
         if saga:
-            share = m / batch_size
             _saga_direction(grad_coef.reshape(-1), mean_flat, saga_factor, share)
             _saga_direction(grad_intercept, mean_grad_intercept, saga_factor, share)
 
-        step = t + 1
-        if schedule == SCHEDULE_OPTIMAL:
-            eta = 1.0 / (schedule_alpha * (t0 + (step - 1)))
-        elif schedule == SCHEDULE_INVSCALING:
-            eta = eta0 / step**power_t
-        else:
-            eta = eta_fixed
+        eta = _step_size(schedule, t, eta_fixed, eta0, power_t, schedule_alpha, t0)
         t += m
-        average_from = 0
-        if averaging:
-            if t > average_start:
-                n_averaged += 1
-                average_from = n_averaged
-            else:
-                average_from = -1
+        average_from, n_averaged = _average_position(averaging, t, average_start, n_averaged)
         _sgd_update(
-            coef_flat,
-            grad_coef.reshape(-1),
-            alpha * m / batch_size,
-            velocity_flat,
-            eta,
-            momentum,
-            nesterov,
+            coef_flat, grad_coef.reshape(-1), alpha * share, velocity_flat, eta, momentum, nesterov
         )
-        _sgd_update(
-            intercept, grad_intercept, 0.0, velocity_intercept, eta, momentum, nesterov
-        )
+        _sgd_update(intercept, grad_intercept, 0.0, velocity_intercept, eta, momentum, nesterov)
         if l1 > 0.0:
-            threshold = eta * l1 * m / batch_size
-            if l1_proximal:
-                _soft_threshold(coef_flat, threshold)
-            else:
-                l1_total[0] += threshold
-                total = l1_total[0]
-                for j in range(coef_flat.shape[0]):
-                    coef_flat[j] = _cumulative_l1(coef_flat[j], l1_applied, j, total, 1.0)
+            _dense_l1(coef_flat, eta * l1 * share, l1_proximal, l1_applied, l1_total)
         _average_update(coef_flat, average_flat, average_from)
         _average_update(intercept, average_intercept, average_from)
         n_seen += m
@@ -652,8 +665,6 @@ def sparse_epoch_chunk(
     n_seen : int
     status : int
     """
-    n_params = weights_by_feature.shape[1]
-    zero = weights_by_feature.dtype.type(0)
     scale = 1.0 / batch_size
     shrink = shrinkage[0]
     centred = offset.shape[0] > 0
@@ -666,95 +677,132 @@ def sparse_epoch_chunk(
     n_seen = 0
     for first in range(start, stop, batch_size):
         m = min(batch_size, stop - first)
-        for i in range(m):
-            row = order[first + i]
-            for c in range(n_params):
-                Z[i, c] = zero
-            x_dot_offset = 0.0
-            for p in range(indptr[row], indptr[row + 1]):
-                value = data[p]
-                w = weights_by_feature[indices[p]]
-                for c in range(n_params):
-                    Z[i, c] += value * w[c]
-                if centred:
-                    x_dot_offset += value * offset[indices[p]]
-            for c in range(n_params):
-                Z[i, c] = Z[i, c] * shrink + intercept[c]
-            if centred:
-                x_dot_offsets[i] = x_dot_offset
-                for c in range(n_params):
-                    Z[i, c] -= (x_dot_offset - offset_sq_norm) * pending[c] + shrink * offset_dot[c]
+        _sparse_logits(
+            data, indices, indptr, order, first, m, weights_by_feature, shrink, intercept,
+            offset, pending, offset_dot, offset_sq_norm, Z, x_dot_offsets,
+        )  # fmt: skip
         batch_loss, status = _residual(Z, m, y, order, first, weights, scale, max_logit)
+        if status == STATUS_OK and not math.isfinite(batch_loss):
+            status = STATUS_NONFINITE_LOSS
         if status != STATUS_OK:
             shrinkage[0] = shrink
             return loss_sum, n_seen, status
-        if not math.isfinite(batch_loss):
-            shrinkage[0] = shrink
-            return loss_sum, n_seen, STATUS_NONFINITE_LOSS
         loss_sum += batch_loss
 
-        step = t + 1
-        if schedule == SCHEDULE_OPTIMAL:
-            eta = 1.0 / (schedule_alpha * (t0 + (step - 1)))
-        elif schedule == SCHEDULE_INVSCALING:
-            eta = eta0 / step**power_t
-        else:
-            eta = eta_fixed
+        eta = _step_size(schedule, t, eta_fixed, eta0, power_t, schedule_alpha, t0)
         decay = 1.0 - eta * alpha * m / batch_size
         if decay <= 0.5:  # too large a shrinkage for the scalar: apply it to every weight
-            weights_by_feature *= shrink * decay
-            for c in range(offset_dot.shape[0]):
-                offset_dot[c] *= shrink * decay
+            _rescale(weights_by_feature, offset_dot, shrink * decay)
             shrink = 1.0
         else:
             shrink *= decay
-        data_step = eta / shrink
-        for i in range(m):
-            row = order[first + i]
-            for p in range(indptr[row], indptr[row + 1]):
-                # In the weights' dtype: a float64 factor would make the float32
-                # update convert every element twice.
-                factor = weights_by_feature.dtype.type(data_step * data[p])
-                w = weights_by_feature[indices[p]]
-                for c in range(n_params):
-                    w[c] -= factor * Z[i, c]
-            if centred:
-                moved = data_step * x_dot_offsets[i]
-                for c in range(n_params):
-                    offset_dot[c] -= moved * Z[i, c]
+        _sparse_scatter(
+            data, indices, indptr, order, first, m, weights_by_feature, eta / shrink, Z,
+            centred, x_dot_offsets, offset_dot,
+        )  # fmt: skip
         if l1 > 0.0:
-            # After the whole batch's update: a feature in several rows is owed the
-            # same, and a second application changes nothing.
             l1_total[0] += eta * l1 * m / batch_size
-            total = l1_total[0]
-            for i in range(m):
-                row = order[first + i]
-                for p in range(indptr[row], indptr[row + 1]):
-                    j = indices[p]
-                    w = weights_by_feature[j]
-                    q = l1_applied[j]
-                    for c in range(n_params):
-                        w[c] = _cumulative_l1(w[c], q, c, total, shrink)
+            _sparse_l1(indices, indptr, order, first, m, weights_by_feature, l1_applied,
+                       l1_total[0], shrink)  # fmt: skip
         if fit_intercept:
-            for c in range(n_params):
-                total = 0.0
-                for i in range(m):
-                    total += Z[i, c]
-                grad_intercept[c] = total
-            for c in range(n_params):
-                intercept[c] -= eta * grad_intercept[c]
-                if centred:
-                    pending[c] = pending[c] * decay - eta * grad_intercept[c]
+            _sparse_intercept_step(Z, m, intercept, grad_intercept, eta, pending, decay, centred)
         t += m
         if shrink < 1e-6:
-            weights_by_feature *= shrink
-            for c in range(offset_dot.shape[0]):
-                offset_dot[c] *= shrink
+            _rescale(weights_by_feature, offset_dot, shrink)
             shrink = 1.0
         n_seen += m
         counters[0] = t
         shrinkage[0] = shrink
     return loss_sum, n_seen, STATUS_OK
+
+
+@_jit
+def _sparse_logits(
+    data, indices, indptr, order, first, m, weights_by_feature, shrink, intercept,
+    offset, pending, offset_dot, offset_sq_norm, Z, x_dot_offsets,
+):  # fmt: skip
+    """The logits of a batch of CSR rows, ``Z[:m]``, from the lazily scaled and
+    centred weights; each row's ``x . offset`` into ``x_dot_offsets``."""
+    n_params = weights_by_feature.shape[1]
+    zero = weights_by_feature.dtype.type(0)
+    centred = offset.shape[0] > 0
+    for i in range(m):
+        row = order[first + i]
+        for c in range(n_params):
+            Z[i, c] = zero
+        x_dot_offset = 0.0
+        for p in range(indptr[row], indptr[row + 1]):
+            value = data[p]
+            w = weights_by_feature[indices[p]]
+            for c in range(n_params):
+                Z[i, c] += value * w[c]
+            if centred:
+                x_dot_offset += value * offset[indices[p]]
+        for c in range(n_params):
+            Z[i, c] = Z[i, c] * shrink + intercept[c]
+        if centred:
+            x_dot_offsets[i] = x_dot_offset
+            for c in range(n_params):
+                Z[i, c] -= (x_dot_offset - offset_sq_norm) * pending[c] + shrink * offset_dot[c]
+
+
+@_jit
+def _sparse_scatter(
+    data, indices, indptr, order, first, m, weights_by_feature, data_step, Z,
+    centred, x_dot_offsets, offset_dot,
+):  # fmt: skip
+    """The batch's update, scattered row by row onto its features' stored weights,
+    and followed in ``offset_dot``."""
+    n_params = weights_by_feature.shape[1]
+    for i in range(m):
+        row = order[first + i]
+        for p in range(indptr[row], indptr[row + 1]):
+            # In the weights' dtype: a float64 factor would make the float32
+            # update convert every element twice.
+            factor = weights_by_feature.dtype.type(data_step * data[p])
+            w = weights_by_feature[indices[p]]
+            for c in range(n_params):
+                w[c] -= factor * Z[i, c]
+        if centred:
+            moved = data_step * x_dot_offsets[i]
+            for c in range(n_params):
+                offset_dot[c] -= moved * Z[i, c]
+
+
+@_jit
+def _sparse_l1(indices, indptr, order, first, m, weights_by_feature, l1_applied, total, shrink):
+    """The cumulative L1 penalty on the batch's features, after the batch's update:
+    a feature in several rows is owed the same, and a second application changes nothing."""
+    n_params = weights_by_feature.shape[1]
+    for i in range(m):
+        row = order[first + i]
+        for p in range(indptr[row], indptr[row + 1]):
+            j = indices[p]
+            w = weights_by_feature[j]
+            q = l1_applied[j]
+            for c in range(n_params):
+                w[c] = _cumulative_l1(w[c], q, c, total, shrink)
+
+
+@_jit
+def _sparse_intercept_step(Z, m, intercept, grad_intercept, eta, pending, decay, centred):
+    """The intercept's step, and the centring's pending rank-one term."""
+    for c in range(intercept.shape[0]):
+        total = 0.0
+        for i in range(m):
+            total += Z[i, c]
+        grad_intercept[c] = total
+        intercept[c] -= eta * total
+        if centred:
+            pending[c] = pending[c] * decay - eta * total
+
+
+@_jit
+def _rescale(weights_by_feature, offset_dot, factor):
+    """Fold a factor of the pending scale into the stored weights (and offset_dot)."""
+    weights_by_feature *= factor
+    for c in range(offset_dot.shape[0]):
+        offset_dot[c] *= factor
 
 
 @_jit

@@ -143,8 +143,12 @@ class EpochEngine:
         self.grad_intercept = np.empty(n_params, dtype=X.dtype)
 
     def lazy_sparse(self, optimizer, saga=None):
-        """Whether :meth:`run_epoch` takes the lazy sparse epoch: CSR X, plain SGD."""
-        return self.sparse and not (optimizer.momentum or optimizer.averaging or saga)
+        """Whether :meth:`run_epoch` takes a lazy sparse epoch: CSR X, and a step rule
+        that moves only the batch's own features."""
+        moves_every_weight = optimizer.moves_every_weight or (
+            saga is not None and saga.moves_every_weight
+        )
+        return self.sparse and not moves_every_weight
 
     def screens_nonfinite_rows(self, coef):
         """Whether :meth:`run_epoch` rejects a row of X holding NaN or infinity itself.
@@ -358,40 +362,45 @@ class EpochEngine:
         """
         if penalty is None:
             penalty = Penalty(0.0 if alpha is None else alpha)
+        epoch = _Epoch(
+            X, y, weights, order, coef, intercept, optimizer, penalty, fit_intercept,
+            stop_requested, offset, saga,
+        )  # fmt: skip
+        path = self.path(coef, optimizer, saga)
+        if path in ("compiled sparse", "lazy sparse") and penalty.l1 and offset is not None:
+            raise ValueError(
+                "The lazy sparse epoch cannot centre X under an L1 penalty: "
+                "the centring's rank-one term would move every weight at every step."
+            )
+        run = {
+            "compiled dense": self._run_compiled_epoch,
+            "compiled sparse": self._run_sparse_epoch,
+            "lazy sparse": self._run_sparse_epoch,
+            "numpy": self._run_numpy_epoch,
+        }[path]
+        return run(epoch)
+
+    def path(self, coef, optimizer, saga=None):
+        """The epoch :meth:`run_epoch` runs, chosen from X and what the step rule needs.
+
+        "compiled dense" (dense X, numba), "compiled sparse" / "lazy sparse" (CSR
+        and a step rule that moves only the batch's features: plain SGD,
+        compiled or numpy), or "numpy", the reference, which does everything
+        (momentum, averaging, SAGA, on dense X or CSR). A step rule declares
+        what it needs by ``moves_every_weight``.
+        """
         if self._dense_compiled_for(coef):
-            return self._run_compiled_epoch(
-                X,
-                y,
-                weights,
-                order,
-                coef,
-                intercept,
-                optimizer,
-                penalty=penalty,
-                fit_intercept=fit_intercept,
-                stop_requested=stop_requested,
-                offset=offset,
-                saga=saga,
-            )
+            return "compiled dense"
         if self.lazy_sparse(optimizer, saga):
-            if penalty.l1 and offset is not None:
-                raise ValueError(
-                    "The lazy sparse epoch cannot centre X under an L1 penalty: "
-                    "the centring's rank-one term would move every weight at every step."
-                )
-            return self._run_sparse_epoch(
-                X,
-                y,
-                weights,
-                order,
-                coef,
-                intercept,
-                optimizer,
-                penalty=penalty,
-                fit_intercept=fit_intercept,
-                stop_requested=stop_requested,
-                offset=offset,
-            )
+            return "compiled sparse" if self._kernels is not None else "lazy sparse"
+        return "numpy"
+
+    def _run_numpy_epoch(self, epoch):
+        """:meth:`run_epoch` in numpy, for any X and step rule: the reference."""
+        X, y, weights, order = epoch.X, epoch.y, epoch.weights, epoch.order
+        coef, intercept, optimizer = epoch.coef, epoch.intercept, epoch.optimizer
+        penalty, fit_intercept = epoch.penalty, epoch.fit_intercept
+        stop_requested, offset, saga = epoch.stop_requested, epoch.offset, epoch.saga
         if self.grad_coef.flags.c_contiguous != coef.flags.c_contiguous:
             # Fortran-ordered coef (sparse training): full-size scratch in the same
             # order, or every per-batch update over the weights is strided.
@@ -440,21 +449,7 @@ class EpochEngine:
                 break
         return loss_sum, n_seen
 
-    def _run_sparse_epoch(
-        self,
-        X,
-        y,
-        weights,
-        order,
-        coef,
-        intercept,
-        optimizer,
-        *,
-        penalty,
-        fit_intercept,
-        stop_requested,
-        offset=None,
-    ):
+    def _run_sparse_epoch(self, epoch):
         """:meth:`run_epoch` for CSR ``X`` at a cost that follows the non-zeros.
 
         A batch reads and writes only the weights of its non-zero features. The
@@ -473,6 +468,10 @@ class EpochEngine:
         (the others keep what they are owed until a batch touches them); it
         needs ``offset`` None.
         """
+        X, y, weights, order = epoch.X, epoch.y, epoch.weights, epoch.order
+        coef, intercept, optimizer = epoch.coef, epoch.intercept, epoch.optimizer
+        penalty, fit_intercept = epoch.penalty, epoch.fit_intercept
+        stop_requested, offset = epoch.stop_requested, epoch.offset
         in_place = coef.T.flags.c_contiguous  # Fortran-ordered coef: work on it in place
         if in_place:
             weights_by_feature = coef.T
@@ -484,21 +483,7 @@ class EpochEngine:
             weights_by_feature[...] = coef.T
         lazy = _LazyCentring(weights_by_feature, offset)
         if self._kernels is not None:
-            return self._run_compiled_sparse_epoch(
-                X,
-                y,
-                weights,
-                order,
-                weights_by_feature,
-                in_place,
-                coef,
-                intercept,
-                optimizer,
-                lazy,
-                penalty=penalty,
-                fit_intercept=fit_intercept,
-                stop_requested=stop_requested,
-            )
+            return self._run_compiled_sparse_epoch(epoch, weights_by_feature, in_place, lazy)
         applied_by_feature = optimizer.l1_state(coef).T if penalty.l1 else None
         loss_sum = 0.0
         n_seen = 0
@@ -573,37 +558,23 @@ class EpochEngine:
         order = np.arange(X.shape[0]) if order is None else np.ascontiguousarray(order, np.intp)
         return y, weights, order
 
-    def _run_compiled_sparse_epoch(
-        self,
-        X,
-        y,
-        weights,
-        order,
-        weights_by_feature,
-        in_place,
-        coef,
-        intercept,
-        optimizer,
-        lazy,
-        *,
-        penalty,
-        fit_intercept,
-        stop_requested,
-    ):
+    def _run_compiled_sparse_epoch(self, epoch, weights_by_feature, in_place, lazy):
         """:meth:`_run_sparse_epoch` by :func:`sksoftmax._compiled.sparse_epoch_chunk`.
 
         ``weights_by_feature`` holds ``coef.T`` on entry (is ``coef.T`` when
         ``in_place``); ``coef`` gets the result, shrinkage folded in, however
         the epoch ends.
         """
+        X, y, weights, order = epoch.X, epoch.y, epoch.weights, epoch.order
+        coef, intercept, optimizer = epoch.coef, epoch.intercept, epoch.optimizer
+        penalty, fit_intercept = epoch.penalty, epoch.fit_intercept
+        stop_requested = epoch.stop_requested
         compiled = self._kernels
         y, weights, order = self._compiled_inputs(X, y, weights, order)
         n_rows = len(order)
         nnz_per_row = max(1.0, X.nnz / max(1, X.shape[0]))
         rows_by_work = int(COMPILED_CHUNK_WORK // (2 * nnz_per_row * coef.shape[0]))
-        chunk = self.batch_size * max(
-            1, min(COMPILED_CHUNK_ROWS, rows_by_work) // self.batch_size
-        )
+        chunk = self.batch_size * max(1, min(COMPILED_CHUNK_ROWS, rows_by_work) // self.batch_size)
         counters = np.array([optimizer.t, optimizer.n_averaged], dtype=np.int64)
         shrinkage = np.ones(1)
         l1_applied, l1_total = _l1_arguments(optimizer, coef, penalty, transposed=True)
@@ -657,28 +628,17 @@ class EpochEngine:
             lazy.fold(coef)
         return loss_sum, n_seen
 
-    def _run_compiled_epoch(
-        self,
-        X,
-        y,
-        weights,
-        order,
-        coef,
-        intercept,
-        optimizer,
-        *,
-        penalty,
-        fit_intercept,
-        stop_requested,
-        offset=None,
-        saga=None,
-    ):
+    def _run_compiled_epoch(self, epoch):
         """:meth:`run_epoch` for dense X by :func:`sksoftmax._compiled.dense_epoch_chunk`.
 
         The same batches, residual scaling and optimiser update as the numpy
         loop; Ctrl-C is polled after each chunk of batches (``COMPILED_CHUNK_ROWS``
         and ``COMPILED_CHUNK_WORK``) instead of after every batch.
         """
+        X, y, weights, order = epoch.X, epoch.y, epoch.weights, epoch.order
+        coef, intercept, optimizer = epoch.coef, epoch.intercept, epoch.optimizer
+        penalty, fit_intercept = epoch.penalty, epoch.fit_intercept
+        stop_requested, offset, saga = epoch.stop_requested, epoch.offset, epoch.saga
         compiled = self._kernels
         y, weights, order = self._compiled_inputs(X, y, weights, order)
         n_rows = len(order)
@@ -696,9 +656,7 @@ class EpochEngine:
             saga_factor = saga.factor
         effective_intercept = np.empty_like(intercept)
         rows_by_work = COMPILED_CHUNK_WORK // (2 * coef.size)
-        chunk = self.batch_size * max(
-            1, min(COMPILED_CHUNK_ROWS, rows_by_work) // self.batch_size
-        )
+        chunk = self.batch_size * max(1, min(COMPILED_CHUNK_ROWS, rows_by_work) // self.batch_size)
         # The kernel writes the optimiser's counters here after every batch, so a
         # KeyboardInterrupt raised as it returns cannot separate them from the weights.
         counters = np.array([optimizer.t, optimizer.n_averaged], dtype=np.int64)
@@ -755,6 +713,19 @@ class EpochEngine:
             if penalty.l1 and saga is None:
                 optimizer.l1_total = float(l1_total[0])
         return loss_sum, n_seen
+
+
+class _Epoch:
+    """What one epoch of :meth:`EpochEngine.run_epoch` works on (see its parameters)."""
+
+    def __init__(
+        self, X, y, weights, order, coef, intercept, optimizer, penalty, fit_intercept,
+        stop_requested, offset, saga,
+    ):  # fmt: skip
+        self.X, self.y, self.weights, self.order = X, y, weights, order
+        self.coef, self.intercept, self.optimizer = coef, intercept, optimizer
+        self.penalty, self.fit_intercept = penalty, fit_intercept
+        self.stop_requested, self.offset, self.saga = stop_requested, offset, saga
 
 
 class _LazyCentring:

@@ -337,6 +337,15 @@ class SGDOptimizer:
         self.averaging = averaging
         self.average_start = 0 if average is False else int(average)
 
+    @property
+    def moves_every_weight(self):
+        """Whether a step moves every weight, whatever the batch (momentum, averaging).
+
+        What the step rule declares to the engines: the lazy sparse epochs move
+        only a batch's own features, and cannot run such a rule.
+        """
+        return bool(self.momentum) or self.averaging
+
     def current_eta(self):
         """Step size of the next batch."""
         t = self.t + 1
@@ -496,6 +505,9 @@ class SAGAMemory:
         self.mean_grad_coef = np.zeros_like(coef)
         self.mean_grad_intercept = np.zeros_like(intercept)
         self.factor = float(batch_size) / float(n_train)
+
+    # Its mean gradient moves every weight at every step (see SGDOptimizer's).
+    moves_every_weight = True
 
     def forget(self):
         """Empty the memory, as at the start: after going back to earlier weights,

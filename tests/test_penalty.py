@@ -386,3 +386,38 @@ def test_sgdclassifier_parameter_names_are_accepted():
     assert model.get_params()["l1_ratio"] == 0.3
     for missing in ("loss", "epsilon", "n_jobs"):
         assert missing not in model.get_params()
+
+
+class _DeclaresEveryWeight(SGDOptimizer):
+    """A plain-SGD step rule that declares it moves every weight (as a new rule would)."""
+
+    @property
+    def moves_every_weight(self):
+        return True
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["numpy", "compiled"])
+@pytest.mark.parametrize("kind", ["dense", "csr"])
+def test_engine_path_follows_what_the_step_rule_declares(monkeypatch, kind, compiled):
+    """The engine picks its epoch once, from X and the step rule's declaration, not
+    by reading the rule's fields: a rule that declares it moves every weight is
+    never given a lazy sparse epoch, and the numpy epoch runs it."""
+    _force(monkeypatch, compiled)
+    X, y, order, coef, intercept = _epoch_inputs(kind, 3, np.float64)
+    if kind == "dense":
+        coef = np.ascontiguousarray(coef)
+    options = dict(learning_rate="constant", eta0=0.1, power_t=0.5, alpha=0.01)
+    engine = EpochEngine(X, 3, 32)
+    plain = SGDOptimizer([coef, intercept], **options)
+    declared = _DeclaresEveryWeight([coef, intercept], **options)
+    momentum = SGDOptimizer([coef, intercept], momentum=0.5, **options)
+    saga = SAGAMemory(X.shape[0], X.shape[0], coef, intercept, 32)
+    if kind == "dense":
+        expected = "compiled dense" if compiled else "numpy"
+        assert {engine.path(coef, rule) for rule in (plain, declared, momentum)} == {expected}
+        assert engine.path(coef, plain, saga) == expected
+        return
+    assert engine.path(coef, plain) == ("compiled sparse" if compiled else "lazy sparse")
+    assert engine.path(coef, declared) == "numpy"
+    assert engine.path(coef, momentum) == "numpy"
+    assert engine.path(coef, plain, saga) == "numpy"
