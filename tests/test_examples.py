@@ -32,6 +32,7 @@ FIGURES = {
     ],
     "plot_grid_search.py": ["grid_search.png"],
     "plot_multinomial_vs_ovr.py": ["multinomial_vs_ovr.png"],
+    "plot_elastic_net_path.py": ["elastic_net_path.png", "elastic_net_weights.png"],
     "plot_out_of_core.py": ["plot_out_of_core.png"],
     "plot_dask.py": ["plot_dask.png"],
 }
