@@ -306,17 +306,21 @@ class FitLoop:
         A rise (the objective above the best) is a step too large: the adaptive
         schedule goes back to the best weights and shrinks the step, a schedule
         the user set stops on the best weights with a ConvergenceWarning. A
-        plateau is SAGA's optimum (stop) or SGD's noise floor, which only the
-        adaptive schedule lowers, by shrinking the step.
+        plateau is SAGA's optimum (stop) or a noise floor (SGD's, or SAGA's
+        swinging at a step too large for it), which only the adaptive schedule
+        lowers, by shrinking the step.
         """
         rule, optimizer = self.rule, self.optimizer
         rose = watched is rule and rule.rose(value)
         if rose and not self.recoverable:
+            if rule.best_epoch == 0:  # no epoch beat the start: the user's step diverges
+                self.est._raise_diverged(optimizer, self.run.epochs, value, self.start)
             self.est._warn_rose(optimizer, rule, value)
             return False
         if rose:
             self.run.restore(self.best)
-        if (rose or self.run.saga is None) and optimizer.stalled():
+        noisy = self.run.saga is None or (watched is rule and rule.swings())
+        if (rose or noisy) and optimizer.stalled():
             watched.restart()
             return True
         return False
