@@ -611,6 +611,10 @@ def sparse_epoch_chunk(
     grad_intercept,
     l1_applied,
     l1_total,
+    average_sums,
+    average_state,
+    pending_mean,
+    average_intercept,
     counters,
     schedule,
     eta_fixed,
@@ -620,6 +624,8 @@ def sparse_epoch_chunk(
     schedule_alpha,
     t0,
     l1,
+    averaging,
+    average_start,
     fit_intercept,
     max_logit,
 ):
@@ -654,8 +660,12 @@ def sparse_epoch_chunk(
         The cumulative L1 penalty's ``q`` (empty without L1), applied after each
         batch's update to the features of its rows only; ``l1_total`` ``[u]``.
         Needs ``offset`` empty.
+    average_sums, average_state, pending_mean, average_intercept : ndarray
+        The running average kept lazily, as ``sksoftmax._engine._LazyAverage``
+        (its ``sums``, ``[a, b]``, ``pending_mean`` and the intercept's average),
+        updated in place when ``averaging``; from ``t > average_start`` on.
     counters : ndarray of shape (2,), int64
-        The optimiser's ``t`` (updated after every batch) and ``n_averaged``.
+        The optimiser's ``t`` and ``n_averaged``, updated after every batch.
 
     The other parameters are those of :func:`dense_epoch_chunk`.
 
@@ -673,6 +683,7 @@ def sparse_epoch_chunk(
     # the update's work, measured 1.8x on a streamed epoch).
     x_dot_offsets = np.zeros(batch_size)
     t = counters[0]
+    n_averaged = counters[1]
     loss_sum = 0.0
     n_seen = 0
     for first in range(start, stop, batch_size):
@@ -692,26 +703,37 @@ def sparse_epoch_chunk(
         eta = _step_size(schedule, t, eta_fixed, eta0, power_t, schedule_alpha, t0)
         decay = 1.0 - eta * alpha * m / batch_size
         if decay <= 0.5:  # too large a shrinkage for the scalar: apply it to every weight
-            _rescale(weights_by_feature, offset_dot, shrink * decay)
+            _rescale(weights_by_feature, offset_dot, shrink * decay, average_state, averaging)
             shrink = 1.0
         else:
             shrink *= decay
+        tracks = averaging and n_averaged >= 1
         _sparse_scatter(
             data, indices, indptr, order, first, m, weights_by_feature, eta / shrink, Z,
-            centred, x_dot_offsets, offset_dot,
+            centred, x_dot_offsets, offset_dot, tracks, average_sums, average_state[0],
         )  # fmt: skip
         if l1 > 0.0:
             l1_total[0] += eta * l1 * m / batch_size
-            _sparse_l1(indices, indptr, order, first, m, weights_by_feature, l1_applied,
-                       l1_total[0], shrink)  # fmt: skip
+            _sparse_l1(
+                indices, indptr, order, first, m, weights_by_feature, l1_applied, l1_total[0],
+                shrink, tracks, average_sums, average_state[0],
+            )  # fmt: skip
         if fit_intercept:
             _sparse_intercept_step(Z, m, intercept, grad_intercept, eta, pending, decay, centred)
         t += m
+        if averaging:
+            if t > average_start:
+                n_averaged += 1
+            _sparse_average_step(
+                n_averaged, average_state, shrink, pending, pending_mean, intercept,
+                average_intercept,
+            )  # fmt: skip
         if shrink < 1e-6:
-            _rescale(weights_by_feature, offset_dot, shrink)
+            _rescale(weights_by_feature, offset_dot, shrink, average_state, averaging)
             shrink = 1.0
         n_seen += m
         counters[0] = t
+        counters[1] = n_averaged
         shrinkage[0] = shrink
     return loss_sum, n_seen, STATUS_OK
 
@@ -749,10 +771,10 @@ def _sparse_logits(
 @_jit
 def _sparse_scatter(
     data, indices, indptr, order, first, m, weights_by_feature, data_step, Z,
-    centred, x_dot_offsets, offset_dot,
+    centred, x_dot_offsets, offset_dot, tracks, average_sums, average_a,
 ):  # fmt: skip
     """The batch's update, scattered row by row onto its features' stored weights,
-    and followed in ``offset_dot``."""
+    followed in ``offset_dot`` and (``tracks``) in the average's sums."""
     n_params = weights_by_feature.shape[1]
     for i in range(m):
         row = order[first + i]
@@ -763,6 +785,10 @@ def _sparse_scatter(
             w = weights_by_feature[indices[p]]
             for c in range(n_params):
                 w[c] -= factor * Z[i, c]
+            if tracks:
+                sums = average_sums[indices[p]]
+                for c in range(n_params):
+                    sums[c] += average_a * (factor * Z[i, c])
         if centred:
             moved = data_step * x_dot_offsets[i]
             for c in range(n_params):
@@ -770,7 +796,10 @@ def _sparse_scatter(
 
 
 @_jit
-def _sparse_l1(indices, indptr, order, first, m, weights_by_feature, l1_applied, total, shrink):
+def _sparse_l1(
+    indices, indptr, order, first, m, weights_by_feature, l1_applied, total, shrink,
+    tracks, average_sums, average_a,
+):  # fmt: skip
     """The cumulative L1 penalty on the batch's features, after the batch's update:
     a feature in several rows is owed the same, and a second application changes nothing."""
     n_params = weights_by_feature.shape[1]
@@ -781,7 +810,10 @@ def _sparse_l1(indices, indptr, order, first, m, weights_by_feature, l1_applied,
             w = weights_by_feature[j]
             q = l1_applied[j]
             for c in range(n_params):
-                w[c] = _cumulative_l1(w[c], q, c, total, shrink)
+                before = w[c]
+                w[c] = _cumulative_l1(before, q, c, total, shrink)
+                if tracks:
+                    average_sums[j, c] -= average_a * (float(w[c]) - float(before))
 
 
 @_jit
@@ -798,11 +830,36 @@ def _sparse_intercept_step(Z, m, intercept, grad_intercept, eta, pending, decay,
 
 
 @_jit
-def _rescale(weights_by_feature, offset_dot, factor):
-    """Fold a factor of the pending scale into the stored weights (and offset_dot)."""
+def _rescale(weights_by_feature, offset_dot, factor, average_state, averaging):
+    """Fold a factor of the pending scale into the stored weights (offset_dot, and
+    the average's ``a``, which multiplies them)."""
     weights_by_feature *= factor
     for c in range(offset_dot.shape[0]):
         offset_dot[c] *= factor
+    if averaging:
+        average_state[0] /= factor
+
+
+@_jit
+def _sparse_average_step(
+    n_averaged, average_state, shrink, pending, pending_mean, intercept, average_intercept
+):
+    """``sksoftmax._engine._LazyAverage.after_step``: fold the step's iterate in."""
+    if n_averaged <= 1:  # the iterate itself
+        average_state[0] = shrink
+        average_state[1] = 1.0
+        for c in range(pending_mean.shape[0]):
+            pending_mean[c] = pending[c]
+        for c in range(intercept.shape[0]):
+            average_intercept[c] = intercept[c]
+        return
+    mu = 1.0 / n_averaged
+    average_state[1] /= 1.0 - mu
+    average_state[0] += mu * shrink * average_state[1]
+    for c in range(pending_mean.shape[0]):
+        pending_mean[c] += mu * (pending[c] - pending_mean[c])
+    for c in range(intercept.shape[0]):
+        average_intercept[c] += (intercept[c] - average_intercept[c]) * mu
 
 
 @_jit

@@ -97,8 +97,9 @@ class EpochEngine:
         Rows of ``coef`` (``n_classes``, or 1 for binary problems).
     batch_size : int
     plain_sgd : bool, default=True
-        False when the optimiser has momentum or averaging, which the
-        compiled sparse epoch does not do (and then numba is not loaded for it).
+        False when the step rule moves every weight at every step (momentum),
+        which the compiled sparse epoch does not do (and then numba is not
+        loaded for it).
     """
 
     def __init__(self, X, n_params, batch_size, plain_sgd=True):
@@ -482,8 +483,11 @@ class EpochEngine:
             weights_by_feature = self._weights_by_feature
             weights_by_feature[...] = coef.T
         lazy = _LazyCentring(weights_by_feature, offset)
+        average = _LazyAverage(optimizer, coef, intercept, len(lazy.pending))
         if self._kernels is not None:
-            return self._run_compiled_sparse_epoch(epoch, weights_by_feature, in_place, lazy)
+            return self._run_compiled_sparse_epoch(
+                epoch, weights_by_feature, in_place, lazy, average
+            )
         applied_by_feature = optimizer.l1_state(coef).T if penalty.l1 else None
         loss_sum = 0.0
         n_seen = 0
@@ -514,17 +518,21 @@ class EpochEngine:
                     weights_by_feature *= scale * decay
                     active *= scale * decay
                     lazy.rescale(scale * decay)
+                    average.rescale(scale * decay)
                     scale = 1.0
                 else:
                     scale *= decay
                 lazy.pending *= decay
                 step = batch_X.T @ Z_t.T
+                before = active.copy() if average.tracks(optimizer) else None
                 active -= (eta / scale) * step
                 if penalty.l1:
                     optimizer.accrue_l1(eta * penalty.l1 * share)
                     applied = applied_by_feature[cols]
                     cumulative_l1_(active, applied, optimizer.l1_total, scale)
                     applied_by_feature[cols] = applied
+                if before is not None:
+                    average.moved(cols, active - before)
                 weights_by_feature[cols] = active
                 grad_intercept = np.add.reduce(Z_t, axis=1)
                 if lazy.centred:
@@ -532,14 +540,17 @@ class EpochEngine:
                 if fit_intercept:
                     intercept -= eta * grad_intercept
                 optimizer.advance(m)
+                average.after_step(optimizer, scale, lazy.pending, intercept)
                 if scale < 1e-6:
                     weights_by_feature *= scale
                     lazy.rescale(scale)
+                    average.rescale(scale)
                     scale = 1.0
                 n_seen += m
                 if stop_requested is not None and stop_requested():
                     break
         finally:
+            average.fold(optimizer, weights_by_feature, lazy)
             _fold_shrinkage(weights_by_feature, in_place, coef, scale)
             lazy.fold(coef)
         return loss_sum, n_seen
@@ -558,7 +569,7 @@ class EpochEngine:
         order = np.arange(X.shape[0]) if order is None else np.ascontiguousarray(order, np.intp)
         return y, weights, order
 
-    def _run_compiled_sparse_epoch(self, epoch, weights_by_feature, in_place, lazy):
+    def _run_compiled_sparse_epoch(self, epoch, weights_by_feature, in_place, lazy, average):
         """:meth:`_run_sparse_epoch` by :func:`sksoftmax._compiled.sparse_epoch_chunk`.
 
         ``weights_by_feature`` holds ``coef.T`` on entry (is ``coef.T`` when
@@ -581,6 +592,8 @@ class EpochEngine:
         hyperparameters = (
             *_schedule_arguments(compiled, optimizer, penalty),
             float(penalty.l1),
+            bool(optimizer.averaging),
+            int(optimizer.average_start),
             bool(fit_intercept),
             float(MAX_LOGIT),
         )
@@ -609,19 +622,24 @@ class EpochEngine:
                     self.grad_intercept,
                     l1_applied,
                     l1_total,
+                    average.sums,
+                    average.state,
+                    average.pending_mean,
+                    average.intercept,
                     counters,
                     *hyperparameters,
                 )
-                optimizer.t = int(counters[0])
+                optimizer.t, optimizer.n_averaged = int(counters[0]), int(counters[1])
                 loss_sum += chunk_loss
                 n_seen += chunk_seen
                 _raise_for_status(compiled, status, optimizer)
                 if stop_requested is not None and stop_requested():
                     break
         finally:
-            optimizer.t = int(counters[0])
+            optimizer.t, optimizer.n_averaged = int(counters[0]), int(counters[1])
             if penalty.l1:
                 optimizer.l1_total = float(l1_total[0])
+            average.fold(optimizer, weights_by_feature, lazy)
             _fold_shrinkage(
                 weights_by_feature, in_place, coef, shrinkage[0], compiled.transpose_scaled
             )
@@ -726,6 +744,93 @@ class _Epoch:
         self.coef, self.intercept, self.optimizer = coef, intercept, optimizer
         self.penalty, self.fit_intercept = penalty, fit_intercept
         self.stop_requested, self.offset, self.saga = stop_requested, offset, saga
+
+
+class _LazyAverage:
+    r"""The sparse epochs' running average of the weights, at a cost that follows the non-zeros.
+
+    The representation of averaged SGD on sparse data (Xu, 2011), as
+    scikit-learn's ``WeightVector.add_average``: with ``V`` the stored weights
+    (true weights ``scale * V``), the average of ``scale * V`` is ``(sums + a V)
+    / b``. A step that moves ``V[cols]`` by ``delta`` takes ``a * delta`` off
+    ``sums[cols]``; folding the ``n``-th iterate in (``mu = 1 / n``) divides
+    ``b`` by ``1 - mu`` and adds ``mu * scale * b`` to ``a``; a rescaling of
+    ``V`` by ``f`` divides ``a`` by ``f``. The centring's pending term and the
+    intercept, ``n_params`` values each, are averaged as they are. Before
+    averaging starts (``t <= average``) the average is the iterate itself:
+    ``sums = 0, a = scale, b = 1``. Without averaging every array is empty.
+
+    Parameters
+    ----------
+    optimizer : SGDOptimizer
+        Its ``averages`` hold the average on entry, and get it at :meth:`fold`.
+    coef, intercept : ndarray
+        The weights (the averages' templates, when the optimiser has none yet).
+    n_pending : int
+        Length of the centring's pending term (0: not centred).
+    """
+
+    def __init__(self, optimizer, coef, intercept, n_pending):
+        self.on = optimizer.averaging
+        if not self.on:
+            self.sums, self.state = np.empty((0, 0)), np.array([0.0, 1.0])
+            self.pending_mean, self.intercept = np.zeros(0), np.empty(0, coef.dtype)
+            return
+        if optimizer.averages is None:
+            optimizer.averages = [coef.copy(order="K"), intercept.copy()]
+        started = optimizer.n_averaged >= 1
+        # float64: the sums gather a * delta over an epoch of steps.
+        self.sums = (
+            np.array(optimizer.averages[0].T, dtype=np.float64, order="C")
+            if started
+            else np.zeros(coef.shape[::-1])
+        )
+        self.state = np.array([0.0 if started else 1.0, 1.0])  # [a, b]
+        self.pending_mean = np.zeros(n_pending)
+        self.intercept = optimizer.averages[1]
+
+    def tracks(self, optimizer):
+        """Whether the next step's moves enter the sums: averaging has started."""
+        return self.on and optimizer.n_averaged >= 1
+
+    def moved(self, cols, delta):
+        """``V[cols]`` moved by ``delta`` (n_active, n_params)."""
+        self.sums[cols] -= self.state[0] * delta
+
+    def rescale(self, factor):
+        """``V *= factor`` happened (the shrinkage was folded into it)."""
+        if self.on:
+            self.state[0] /= factor
+
+    def after_step(self, optimizer, scale, pending, intercept):
+        """Fold the iterate the step reached into the average (``optimizer.t`` counted)."""
+        if not self.on:
+            return
+        if optimizer.t > optimizer.average_start:
+            optimizer.n_averaged += 1
+        n = optimizer.n_averaged
+        if n <= 1:  # the iterate itself
+            self.state[:] = (scale, 1.0)
+            self.pending_mean[...] = pending
+            self.intercept[...] = intercept
+            return
+        mu = 1.0 / n
+        self.state[1] /= 1.0 - mu
+        self.state[0] += mu * scale * self.state[1]
+        self.pending_mean += mu * (pending - self.pending_mean)
+        self.intercept += (intercept - self.intercept) * mu
+
+    def fold(self, optimizer, weights_by_feature, lazy):
+        """Write the average into ``optimizer.averages[0]``; before the shrinkage and
+        the centring are folded into the weights."""
+        if not self.on:
+            return
+        a, b = self.state
+        average = self.sums + a * weights_by_feature
+        average /= b
+        if lazy.centred:
+            average -= np.multiply.outer(lazy.offset, self.pending_mean)
+        optimizer.averages[0][...] = average.T
 
 
 class _LazyCentring:

@@ -339,12 +339,14 @@ class SGDOptimizer:
 
     @property
     def moves_every_weight(self):
-        """Whether a step moves every weight, whatever the batch (momentum, averaging).
+        """Whether a step moves every weight, whatever the batch (momentum).
 
         What the step rule declares to the engines: the lazy sparse epochs move
-        only a batch's own features, and cannot run such a rule.
+        only a batch's own features, and cannot run such a rule. Averaging can
+        be kept lazily (the sparse epochs do); heavy-ball momentum cannot: the
+        velocity of every weight, the L2 term's included, moves it at every step.
         """
-        return bool(self.momentum) or self.averaging
+        return bool(self.momentum)
 
     def current_eta(self):
         """Step size of the next batch."""

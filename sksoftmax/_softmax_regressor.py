@@ -850,7 +850,7 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
     def _lazy_l1(self, X, incremental):
         """Whether sparse X trains by the lazy (plain SGD) epoch under an L1 penalty."""
         lazy = incremental or not self._uses_saga(X)
-        plain = not (self.momentum or self.average)
+        plain = not self.momentum  # averaging is kept lazily too
         return sp.issparse(X) and lazy and plain and Penalty.of(self).l1 > 0
 
     def _new_state(self, X, coef_init, intercept_init, sample_weight=None, incremental=False):
@@ -996,7 +996,7 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
             # however the stream is cut (one-row chunks of eta0="auto" used to take
             # full steps, and the model depended on the order of the rows).
             self.batch_size if incremental else min(self.batch_size, n_train),
-            plain_sgd=not (state.optimizer.momentum or state.optimizer.averaging),
+            plain_sgd=not state.optimizer.moves_every_weight,
         )
         run = EpochRunner(
             self, X, y_idx, weights, train_rows, state, rng, engine, incremental=incremental

@@ -421,3 +421,59 @@ def test_engine_path_follows_what_the_step_rule_declares(monkeypatch, kind, comp
     assert engine.path(coef, declared) == "numpy"
     assert engine.path(coef, momentum) == "numpy"
     assert engine.path(coef, plain, saga) == "numpy"
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("average", [True, 100], ids=["average", "average-from-100"])
+@pytest.mark.parametrize("centred", [False, True], ids=["uncentred", "centred"])
+@pytest.mark.parametrize("compiled", [False, True], ids=["numpy", "compiled"])
+def test_lazy_sparse_averaging_matches_the_dense_update(
+    monkeypatch, compiled, centred, average, dtype
+):
+    """Averaging on CSR is kept lazily (O(nnz) a batch) by both sparse epochs; under
+    L2 it must equal the numpy epoch's dense update of every average, the reference.
+    average=100 crosses from copying the iterate to averaging within the epochs."""
+    _force(monkeypatch, compiled)
+    X, y, order, coef, intercept = _epoch_inputs("csr", 4, dtype, seed=3)
+    offset = np.asarray(X.mean(axis=0), dtype=dtype).ravel() if centred else None
+    penalty = Penalty(0.05)
+    options = dict(learning_rate="constant", eta0=0.3, power_t=0.5, alpha=0.05, average=average)
+    lazy_rule = SGDOptimizer([coef, intercept], **options)
+    dense_rule = copy.deepcopy(lazy_rule)
+    lazy_engine = EpochEngine(X, 4, 32)
+    assert lazy_engine.path(coef, lazy_rule) == ("compiled sparse" if compiled else "lazy sparse")
+    dense_engine = EpochEngine(X, 4, 32, plain_sgd=False)
+    lazy_w, lazy_b = coef.copy(order="F"), intercept.copy()
+    dense_w, dense_b = coef.copy(order="F"), intercept.copy()
+    for _ in range(2):
+        lazy_engine.run_epoch(X, y, None, order, lazy_w, lazy_b, lazy_rule, penalty=penalty,
+                              fit_intercept=True, offset=offset)  # fmt: skip
+        epoch = engine_module._Epoch(X, y, None, order, dense_w, dense_b, dense_rule, penalty,
+                                     True, None, offset, None)  # fmt: skip
+        dense_engine._run_numpy_epoch(epoch)
+    rtol = 1e-9 if dtype == np.float64 else 3e-4
+    assert lazy_rule.n_averaged == dense_rule.n_averaged > 0
+    assert_allclose(lazy_w, dense_w, rtol=rtol, atol=rtol)
+    assert_allclose(lazy_b, dense_b, rtol=rtol, atol=rtol)
+    for lazy_avg, dense_avg in zip(lazy_rule.averages, dense_rule.averages, strict=True):
+        assert lazy_avg.dtype == dtype
+        assert_allclose(lazy_avg, dense_avg, rtol=rtol, atol=rtol)
+    assert not np.allclose(lazy_rule.averages[0], lazy_w)  # an average, not the iterate
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+def test_compiled_sparse_averaging_with_l1_matches_numpy(monkeypatch, dtype):
+    """With an L1 part the lazy epochs apply it to each batch's features (as plain
+    SGD does on CSR): the compiled sparse epoch equals the numpy lazy one."""
+    results = []
+    for compiled in (False, True):
+        _force(monkeypatch, compiled)
+        X, y = make_problem(300, 40, 3, dtype, sparse=True, seed=6)
+        model = SoftmaxRegressor(penalty="elasticnet", l1_ratio=0.6, alpha=0.02, average=50,
+                                 solver="sgd", max_iter=3, tol=None, random_state=0)  # fmt: skip
+        results.append(model.fit(X, y))
+    rtol = 1e-9 if dtype == np.float64 else 3e-4
+    assert_allclose(results[1].coef_, results[0].coef_, rtol=rtol, atol=rtol)
+    assert_allclose(results[1]._raw_coef, results[0]._raw_coef, rtol=rtol, atol=rtol)
+    assert_allclose(results[1].intercept_, results[0].intercept_, rtol=rtol, atol=rtol)
+    assert (results[0]._raw_coef == 0).any()
