@@ -890,6 +890,32 @@ def run(args):
             mem_frac=mem / csr_nbytes(Xd),
             note="test: 2000 held-out rows",
         )
+    # Averaging is kept lazily by the sparse epochs (O(nnz) a batch); momentum moves
+    # every weight at every step and takes the numpy epoch's dense update.
+    for label, params in [
+        ("average=True", dict(average=True)),
+        ("momentum=0.9", dict(momentum=0.9)),
+    ]:
+        say(f"sparse SoftmaxRegressor {label}")
+        samples, est = per_epoch_partial_fit(
+            softmax_regressor(DEFAULT_BATCH, seed, **params), Xs, ys, sparse_classes, repeats, 1
+        )
+        acc, ll = scores(est.predict_proba(Xs_test), ys_test, sparse_classes)
+        engine = EpochEngine(Xs, len(sparse_classes), DEFAULT_BATCH)
+        path = engine.path(np.asfortranarray(est._raw_coef), est._optimizer)
+        add(
+            section="5 sparse",
+            workload=sparse_name,
+            estimator=f"SoftmaxRegressor partial_fit, {label}",
+            dtype="float64",
+            batch=DEFAULT_BATCH,
+            seconds=stats(samples),
+            x_floor=statistics.median(samples) / sparse_floor,
+            x_ours=statistics.median(samples) / sparse_ours["float64"],
+            accuracy=acc,
+            log_loss=ll,
+            note=f"{path} epoch",
+        )
     sgd_sparse = None
     if not args.no_peers:
         say("sparse SGDClassifier")
