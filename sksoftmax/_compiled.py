@@ -892,3 +892,214 @@ def transpose_scaled(source, target, scale):
             for i in range(row0, min(row0 + tile, n_rows)):
                 for j in range(col0, min(col0 + tile, n_cols)):
                     target[j, i] = source[i, j] * scale
+
+
+@_jit
+def sparse_saga_epoch_chunk(
+    data, indices, indptr, y, weights, order, start, stop, batch_size,
+    weights_by_feature, shrinkage, offset, pending, offset_dot, offset_sq_norm,
+    intercept, Z, residual_table, mean_by_feature, mean_intercept, saga_factor,
+    mean_offset_dot, drift, last_step, step_state, counters,
+    schedule, eta_fixed, eta0, power_t, alpha, schedule_alpha, t0, fit_intercept, max_logit,
+):  # fmt: skip
+    """SAGA batches ``order[start:stop]`` of CSR data, at a cost that follows the non-zeros.
+
+    :meth:`EpochEngine.run_epoch` with a ``saga`` memory on CSR, without the
+    dense update of every weight per batch. SAGA's direction is the batch's
+    gradient of residual changes (on its own features) plus the mean gradient
+    (on all of them); a feature outside the batch only moves by its mean
+    gradient, which stays the same until a batch touches the feature. So its
+    steps are taken just in time (the lagged updates of scikit-learn's sag):
+    ``drift[k]`` is the sum, over the epoch's first ``k`` steps, of each
+    step's ``eta * share / shrinkage``, and a feature last brought up to date
+    at step ``last_step[j]`` moves by ``-(drift[k] - drift[last_step[j]]) *
+    mean_by_feature[j]`` before its weights are read. ``offset_dot`` (the
+    logits' ``offset . weights``) follows every step at once through
+    ``mean_offset_dot = offset @ mean_by_feature``.
+
+    The mean gradient is held here without the centring's rank-one part:
+    ``mean_by_feature = mean_grad_coef.T + outer(offset, mean_intercept)``, whose
+    rank-one part joins the centring's pending term, as the batch's does. Plain
+    SGD otherwise (no momentum, no averaging, no L1 part: those take the numpy
+    epoch). :func:`saga_catch_up` brings every feature up to date: call it
+    before the weights are read outside, and it is called before a rescaling.
+
+    Parameters
+    ----------
+    residual_table, mean_intercept, saga_factor : ndarray, ndarray, float
+        :class:`sksoftmax._optim.SAGAMemory`'s table, intercept mean and factor.
+    mean_by_feature : ndarray of shape (n_features, n_params)
+        The mean gradient of the weights, as above; updated in place.
+    mean_offset_dot : ndarray of shape (n_params,), float64
+        ``offset @ mean_by_feature``, kept up to date (zeros when not centred).
+    drift : ndarray of shape (n_batches + 1,), float64
+        The cumulative sums above, for this epoch; ``drift[0] = 0``.
+    last_step : ndarray of shape (n_features,), int64
+        The step each feature's weights are up to date with (0 at the epoch's start).
+    step_state : ndarray of shape (1,), int64
+        The epoch's step count so far.
+
+    The other parameters are those of :func:`sparse_epoch_chunk`.
+
+    Returns
+    -------
+    loss_sum : float
+    n_seen : int
+    status : int
+    """
+    n_params = weights_by_feature.shape[1]
+    scale = 1.0 / batch_size
+    shrink = shrinkage[0]
+    centred = offset.shape[0] > 0
+    x_dot_offsets = np.zeros(batch_size)
+    t = counters[0]
+    k = step_state[0]
+    loss_sum = 0.0
+    n_seen = 0
+    for first in range(start, stop, batch_size):
+        m = min(batch_size, stop - first)
+        _saga_logits(
+            data, indices, indptr, order, first, m, weights_by_feature, shrink, intercept,
+            offset, pending, offset_dot, offset_sq_norm, Z, x_dot_offsets,
+            mean_by_feature, drift, last_step, k,
+        )  # fmt: skip
+        batch_loss, status = _residual(Z, m, y, order, first, weights, scale, max_logit)
+        if status == STATUS_OK and not math.isfinite(batch_loss):
+            status = STATUS_NONFINITE_LOSS
+        if status != STATUS_OK:
+            shrinkage[0] = shrink
+            step_state[0] = k
+            return loss_sum, n_seen, status
+        loss_sum += batch_loss
+        _swap_residuals(Z, m, order, first, residual_table)
+
+        eta = _step_size(schedule, t, eta_fixed, eta0, power_t, schedule_alpha, t0)
+        share = m / batch_size
+        decay = 1.0 - eta * alpha * share
+        if decay <= 0.5 or shrink * decay < 1e-6:
+            # Fold the scale into the weights: every feature up to date first, as
+            # the drift of the features left behind is in the old scale's units.
+            saga_catch_up(weights_by_feature, mean_by_feature, drift, last_step, k)
+            _rescale(weights_by_feature, offset_dot, shrink * decay, drift, False)
+            shrink = 1.0
+        else:
+            shrink *= decay
+        mean_step = eta * share / shrink
+        for c in range(n_params):
+            offset_dot[c] -= mean_step * mean_offset_dot[c]
+        _saga_update(
+            data, indices, indptr, order, first, m, weights_by_feature, Z, eta / shrink,
+            mean_by_feature, mean_step, last_step, k, saga_factor, centred, offset,
+            x_dot_offsets, offset_dot, mean_offset_dot,
+        )  # fmt: skip
+        if fit_intercept:
+            for c in range(n_params):
+                change = 0.0
+                for i in range(m):
+                    change += Z[i, c]
+                direction = change + share * mean_intercept[c]
+                mean_intercept[c] += saga_factor * change
+                intercept[c] -= eta * direction
+                if centred:
+                    pending[c] = pending[c] * decay - eta * direction
+        drift[k + 1] = drift[k] + mean_step
+        k += 1
+        t += m
+        n_seen += m
+        counters[0] = t
+        shrinkage[0] = shrink
+        step_state[0] = k
+    return loss_sum, n_seen, STATUS_OK
+
+
+@_jit
+def _saga_logits(
+    data, indices, indptr, order, first, m, weights_by_feature, shrink, intercept,
+    offset, pending, offset_dot, offset_sq_norm, Z, x_dot_offsets,
+    mean_by_feature, drift, last_step, k,
+):  # fmt: skip
+    """:func:`_sparse_logits`, each feature brought up to date with step ``k`` (its
+    lagged mean-gradient steps) as it is read: one pass over the batch's non-zeros."""
+    n_params = weights_by_feature.shape[1]
+    zero = weights_by_feature.dtype.type(0)
+    centred = offset.shape[0] > 0
+    for i in range(m):
+        row = order[first + i]
+        for c in range(n_params):
+            Z[i, c] = zero
+        x_dot_offset = 0.0
+        for p in range(indptr[row], indptr[row + 1]):
+            j = indices[p]
+            value = data[p]
+            w = weights_by_feature[j]
+            if last_step[j] < k:
+                lag = drift[k] - drift[last_step[j]]
+                mean = mean_by_feature[j]
+                for c in range(n_params):
+                    w[c] -= lag * mean[c]
+                last_step[j] = k
+            for c in range(n_params):
+                Z[i, c] += value * w[c]
+            if centred:
+                x_dot_offset += value * offset[j]
+        for c in range(n_params):
+            Z[i, c] = Z[i, c] * shrink + intercept[c]
+        if centred:
+            x_dot_offsets[i] = x_dot_offset
+            for c in range(n_params):
+                Z[i, c] -= (x_dot_offset - offset_sq_norm) * pending[c] + shrink * offset_dot[c]
+
+
+@_jit
+def _saga_update(
+    data, indices, indptr, order, first, m, weights_by_feature, Z, data_step,
+    mean_by_feature, mean_step, last_step, k, saga_factor, centred, offset,
+    x_dot_offsets, offset_dot, mean_offset_dot,
+):  # fmt: skip
+    """A SAGA batch's update of its own features, in one pass over its non-zeros.
+
+    At a feature's first non-zero in the batch, step ``k``'s mean-gradient part
+    (with the mean before the batch changes it; the other features take it
+    just in time); then at every non-zero the scattered gradient of the
+    residual changes ``Z``, and its share ``saga_factor`` folded into the mean.
+    ``offset_dot`` and ``mean_offset_dot`` follow.
+    """
+    n_params = weights_by_feature.shape[1]
+    for i in range(m):
+        row = order[first + i]
+        for p in range(indptr[row], indptr[row + 1]):
+            j = indices[p]
+            w = weights_by_feature[j]
+            mean = mean_by_feature[j]
+            if last_step[j] == k:
+                for c in range(n_params):
+                    w[c] -= mean_step * mean[c]
+                last_step[j] = k + 1
+            # In the weights' dtype: a float64 factor would make the float32
+            # update convert every element twice.
+            factor = weights_by_feature.dtype.type(data_step * data[p])
+            folded = saga_factor * data[p]
+            for c in range(n_params):
+                w[c] -= factor * Z[i, c]
+                mean[c] += folded * Z[i, c]
+            if centred:
+                for c in range(n_params):
+                    mean_offset_dot[c] += offset[j] * folded * Z[i, c]
+        if centred:
+            moved = data_step * x_dot_offsets[i]
+            for c in range(n_params):
+                offset_dot[c] -= moved * Z[i, c]
+
+
+@_jit
+def saga_catch_up(weights_by_feature, mean_by_feature, drift, last_step, k):
+    """Bring every feature up to date with step ``k`` (see :func:`sparse_saga_epoch_chunk`)."""
+    n_params = weights_by_feature.shape[1]
+    for j in range(weights_by_feature.shape[0]):
+        if last_step[j] < k:
+            lag = drift[k] - drift[last_step[j]]
+            w = weights_by_feature[j]
+            mean = mean_by_feature[j]
+            for c in range(n_params):
+                w[c] -= lag * mean[c]
+            last_step[j] = k

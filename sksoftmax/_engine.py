@@ -82,6 +82,27 @@ def _load_kernels():
     return _kernels
 
 
+def _compiled_candidate(X, n_params, rows_per_batch):
+    """Whether X is large enough, and of a shape, for the compiled epochs to pay."""
+    if X.dtype not in (np.float32, np.float64):
+        return False
+    if sp.issparse(X):
+        # The numpy sparse epoch pays ~1 ms of Python per batch: any large
+        # enough problem gains, whatever its shape; and so does a small chunk
+        # of a stream into a large model (partial_fit on 1,000 rows).
+        return X.nnz >= COMPILED_MIN_NNZ or X.shape[1] * n_params >= COMPILED_MIN_SIZE
+    return (
+        X.flags.c_contiguous
+        and X.size >= COMPILED_MIN_SIZE
+        and n_params * rows_per_batch <= COMPILED_MAX_BATCH_LOGITS
+    )
+
+
+def sparse_saga_compiles(X, n_params):
+    """Whether SAGA on this CSR X would run compiled (with plain steps and no L1)."""
+    return sp.issparse(X) and compiled_available() and _compiled_candidate(X, n_params, 1)
+
+
 class DivergenceError(FloatingPointError):
     """The training loss stopped being finite."""
 
@@ -111,20 +132,7 @@ class EpochEngine:
         self.batch_size = max(1, batch_size)
         m = max(1, min(batch_size, n_samples))
         self.binary = n_params == 1
-        if self.sparse:
-            # The numpy sparse epoch pays ~1 ms of Python per batch: any large
-            # enough problem gains, whatever its shape; and so does a small chunk
-            # of a stream into a large model (partial_fit on 1,000 rows).
-            candidate = plain_sgd and (
-                X.nnz >= COMPILED_MIN_NNZ or n_features * n_params >= COMPILED_MIN_SIZE
-            )
-        else:
-            candidate = (
-                X.flags.c_contiguous
-                and X.size >= COMPILED_MIN_SIZE
-                and n_params * m <= COMPILED_MAX_BATCH_LOGITS
-            )
-        candidate = candidate and X.dtype in (np.float32, np.float64)
+        candidate = plain_sgd and _compiled_candidate(X, n_params, m)
         self._kernels = _load_kernels() if candidate and compiled_available() else None
         self.compiled = self._kernels is not None
         self._weights_by_feature = None  # the sparse epoch's working copy of coef
@@ -142,6 +150,12 @@ class EpochEngine:
         self.grad_coef = np.empty((n_params, n_features), dtype=X.dtype)
         self.penalty_grad = np.empty((n_params, n_features), dtype=X.dtype)
         self.grad_intercept = np.empty(n_params, dtype=X.dtype)
+
+    def _sparse_saga_compiled(self, optimizer, saga, penalty):
+        """Whether SAGA on this CSR X runs compiled: plain steps, no L1 part."""
+        plain = not (optimizer.moves_every_weight or optimizer.averaging)
+        no_l1 = penalty is None or not penalty.l1
+        return self.sparse and self._kernels is not None and saga is not None and plain and no_l1
 
     def lazy_sparse(self, optimizer, saga=None):
         """Whether :meth:`run_epoch` takes a lazy sparse epoch: CSR X, and a step rule
@@ -367,7 +381,7 @@ class EpochEngine:
             X, y, weights, order, coef, intercept, optimizer, penalty, fit_intercept,
             stop_requested, offset, saga,
         )  # fmt: skip
-        path = self.path(coef, optimizer, saga)
+        path = self.path(coef, optimizer, saga, penalty)
         if path in ("compiled sparse", "lazy sparse") and penalty.l1 and offset is not None:
             raise ValueError(
                 "The lazy sparse epoch cannot centre X under an L1 penalty: "
@@ -375,23 +389,27 @@ class EpochEngine:
             )
         run = {
             "compiled dense": self._run_compiled_epoch,
+            "compiled sparse saga": self._run_compiled_sparse_saga_epoch,
             "compiled sparse": self._run_sparse_epoch,
             "lazy sparse": self._run_sparse_epoch,
             "numpy": self._run_numpy_epoch,
         }[path]
         return run(epoch)
 
-    def path(self, coef, optimizer, saga=None):
+    def path(self, coef, optimizer, saga=None, penalty=None):
         """The epoch :meth:`run_epoch` runs, chosen from X and what the step rule needs.
 
         "compiled dense" (dense X, numba), "compiled sparse" / "lazy sparse" (CSR
         and a step rule that moves only the batch's features: plain SGD,
         compiled or numpy), or "numpy", the reference, which does everything
         (momentum, averaging, SAGA, on dense X or CSR). A step rule declares
-        what it needs by ``moves_every_weight``.
+        what it needs by ``moves_every_weight``. SAGA on CSR is compiled as
+        "compiled sparse saga" (lagged updates) for plain steps and an L2 penalty.
         """
         if self._dense_compiled_for(coef):
             return "compiled dense"
+        if self._sparse_saga_compiled(optimizer, saga, penalty):
+            return "compiled sparse saga"
         if self.lazy_sparse(optimizer, saga):
             return "compiled sparse" if self._kernels is not None else "lazy sparse"
         return "numpy"
@@ -473,15 +491,7 @@ class EpochEngine:
         coef, intercept, optimizer = epoch.coef, epoch.intercept, epoch.optimizer
         penalty, fit_intercept = epoch.penalty, epoch.fit_intercept
         stop_requested, offset = epoch.stop_requested, epoch.offset
-        in_place = coef.T.flags.c_contiguous  # Fortran-ordered coef: work on it in place
-        if in_place:
-            weights_by_feature = coef.T
-        else:
-            # Allocated once per engine: a fresh array each epoch costs page faults.
-            if self._weights_by_feature is None:
-                self._weights_by_feature = np.empty(coef.shape[::-1], dtype=coef.dtype)
-            weights_by_feature = self._weights_by_feature
-            weights_by_feature[...] = coef.T
+        in_place, weights_by_feature = self._feature_major(coef)
         lazy = _LazyCentring(weights_by_feature, offset)
         average = _LazyAverage(optimizer, coef, intercept, len(lazy.pending))
         if self._kernels is not None:
@@ -552,6 +562,77 @@ class EpochEngine:
         finally:
             average.fold(optimizer, weights_by_feature, lazy)
             _fold_shrinkage(weights_by_feature, in_place, coef, scale)
+            lazy.fold(coef)
+        return loss_sum, n_seen
+
+    def _feature_major(self, coef):
+        """``(in_place, weights_by_feature)``: ``coef.T`` as a C-ordered array, which is
+        ``coef.T`` itself for Fortran-ordered coef (sparse training keeps it so)."""
+        if coef.T.flags.c_contiguous:
+            return True, coef.T
+        # Allocated once per engine: a fresh array each epoch costs page faults.
+        if self._weights_by_feature is None:
+            self._weights_by_feature = np.empty(coef.shape[::-1], dtype=coef.dtype)
+        self._weights_by_feature[...] = coef.T
+        return False, self._weights_by_feature
+
+    def _run_compiled_sparse_saga_epoch(self, epoch):
+        """:meth:`run_epoch` with SAGA on CSR, by ``_compiled.sparse_saga_epoch_chunk``.
+
+        The numpy epoch updates every weight at every batch (the mean gradient
+        moves them all); this one takes each feature's mean-gradient steps just
+        in time, when a batch reads it or the epoch ends, so a batch costs
+        O(nnz). Same epochs to rounding.
+        """
+        X, y, weights, order = epoch.X, epoch.y, epoch.weights, epoch.order
+        coef, intercept, optimizer = epoch.coef, epoch.intercept, epoch.optimizer
+        saga, offset = epoch.saga, epoch.offset
+        compiled = self._kernels
+        in_place, weights_by_feature = self._feature_major(coef)
+        lazy = _LazyCentring(weights_by_feature, offset)
+        y, weights, order = self._compiled_inputs(X, y, weights, order)
+        n_rows = len(order)
+        mean_by_feature = saga.mean_grad_coef.T
+        mean_offset_dot = np.zeros(coef.shape[0])
+        if lazy.centred:  # the mean without the centring's rank-one part
+            mean_by_feature += np.multiply.outer(lazy.offset, saga.mean_grad_intercept)
+            mean_offset_dot = lazy.offset.astype(np.float64) @ mean_by_feature
+        drift = np.zeros(-(-n_rows // self.batch_size) + 1)
+        last_step = np.zeros(coef.shape[1], dtype=np.int64)
+        step_state = np.zeros(1, dtype=np.int64)
+        nnz_per_row = max(1.0, X.nnz / max(1, X.shape[0]))
+        rows_by_work = int(COMPILED_CHUNK_WORK // (2 * nnz_per_row * coef.shape[0]))
+        chunk = self.batch_size * max(1, min(COMPILED_CHUNK_ROWS, rows_by_work) // self.batch_size)
+        counters = np.array([optimizer.t, optimizer.n_averaged], dtype=np.int64)
+        shrinkage = np.ones(1)
+        schedule = _schedule_arguments(compiled, optimizer, epoch.penalty)
+        loss_sum, n_seen = 0.0, 0
+        try:
+            for start in range(0, n_rows, chunk):
+                chunk_loss, chunk_seen, status = compiled.sparse_saga_epoch_chunk(
+                    X.data, X.indices, X.indptr, y, weights, order, start,
+                    min(start + chunk, n_rows), self.batch_size, weights_by_feature, shrinkage,
+                    lazy.offset, lazy.pending, lazy.offset_dot, lazy.offset_sq_norm, intercept,
+                    self.logits, saga.residuals, mean_by_feature, saga.mean_grad_intercept,
+                    float(saga.factor), mean_offset_dot, drift, last_step, step_state, counters,
+                    *schedule, bool(epoch.fit_intercept), float(MAX_LOGIT),
+                )  # fmt: skip
+                optimizer.t = int(counters[0])
+                loss_sum += chunk_loss
+                n_seen += chunk_seen
+                _raise_for_status(compiled, status, optimizer)
+                if epoch.stop_requested is not None and epoch.stop_requested():
+                    break
+        finally:
+            optimizer.t = int(counters[0])
+            compiled.saga_catch_up(
+                weights_by_feature, mean_by_feature, drift, last_step, int(step_state[0])
+            )
+            if lazy.centred:
+                mean_by_feature -= np.multiply.outer(lazy.offset, saga.mean_grad_intercept)
+            _fold_shrinkage(
+                weights_by_feature, in_place, coef, shrinkage[0], compiled.transpose_scaled
+            )
             lazy.fold(coef)
         return loss_sum, n_seen
 
