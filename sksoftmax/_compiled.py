@@ -626,6 +626,7 @@ def sparse_epoch_chunk(
     l1,
     averaging,
     average_start,
+    smallest_scale,
     fit_intercept,
     max_logit,
 ):
@@ -663,7 +664,8 @@ def sparse_epoch_chunk(
     average_sums, average_state, pending_mean, average_intercept : ndarray
         The running average kept lazily, as ``sksoftmax._engine._LazyAverage``
         (its ``sums``, ``[a, b]``, ``pending_mean`` and the intercept's average),
-        updated in place when ``averaging``; from ``t > average_start`` on.
+        updated in place when ``averaging``; from ``t > average_start`` on. The pending
+        scale is folded into the weights below ``smallest_scale``.
     counters : ndarray of shape (2,), int64
         The optimiser's ``t`` and ``n_averaged``, updated after every batch.
 
@@ -703,11 +705,12 @@ def sparse_epoch_chunk(
         eta = _step_size(schedule, t, eta_fixed, eta0, power_t, schedule_alpha, t0)
         decay = 1.0 - eta * alpha * m / batch_size
         if decay <= 0.5:  # too large a shrinkage for the scalar: apply it to every weight
-            _rescale(weights_by_feature, offset_dot, shrink * decay, average_state, averaging)
+            _rescale(weights_by_feature, offset_dot, shrink * decay, average_sums, average_state,
+                     averaging)  # fmt: skip
             shrink = 1.0
         else:
             shrink *= decay
-        tracks = averaging and n_averaged >= 1
+        tracks = averaging and n_averaged >= 1 and t + m > average_start
         _sparse_scatter(
             data, indices, indptr, order, first, m, weights_by_feature, eta / shrink, Z,
             centred, x_dot_offsets, offset_dot, tracks, average_sums, average_state[0],
@@ -722,14 +725,16 @@ def sparse_epoch_chunk(
             _sparse_intercept_step(Z, m, intercept, grad_intercept, eta, pending, decay, centred)
         t += m
         if averaging:
-            if t > average_start:
+            copying = t <= average_start
+            if not copying:
                 n_averaged += 1
             _sparse_average_step(
-                n_averaged, average_state, shrink, pending, pending_mean, intercept,
-                average_intercept,
+                copying, n_averaged, average_sums, average_state, shrink, pending, pending_mean,
+                intercept, average_intercept,
             )  # fmt: skip
-        if shrink < 1e-6:
-            _rescale(weights_by_feature, offset_dot, shrink, average_state, averaging)
+        if shrink < smallest_scale:
+            _rescale(weights_by_feature, offset_dot, shrink, average_sums, average_state,
+                     averaging)  # fmt: skip
             shrink = 1.0
         n_seen += m
         counters[0] = t
@@ -830,24 +835,34 @@ def _sparse_intercept_step(Z, m, intercept, grad_intercept, eta, pending, decay,
 
 
 @_jit
-def _rescale(weights_by_feature, offset_dot, factor, average_state, averaging):
-    """Fold a factor of the pending scale into the stored weights (offset_dot, and
-    the average's ``a``, which multiplies them)."""
+def _rescale(weights_by_feature, offset_dot, factor, average_sums, average_state, averaging):
+    """Fold a factor of the pending scale into the stored weights (and offset_dot),
+    the average settled first (``sksoftmax._engine._LazyAverage.rescale``)."""
+    if averaging:
+        a, b = average_state[0], average_state[1]
+        for j in range(weights_by_feature.shape[0]):
+            for c in range(weights_by_feature.shape[1]):
+                average_sums[j, c] = (average_sums[j, c] + a * weights_by_feature[j, c]) / b
+        average_state[0] = 0.0
+        average_state[1] = 1.0
+        average_state[2] = 0.0  # the sums hold the average now: not copying
     weights_by_feature *= factor
     for c in range(offset_dot.shape[0]):
         offset_dot[c] *= factor
-    if averaging:
-        average_state[0] /= factor
 
 
 @_jit
 def _sparse_average_step(
-    n_averaged, average_state, shrink, pending, pending_mean, intercept, average_intercept
-):
+    copying, n_averaged, average_sums, average_state, shrink, pending, pending_mean, intercept,
+    average_intercept,
+):  # fmt: skip
     """``sksoftmax._engine._LazyAverage.after_step``: fold the step's iterate in."""
-    if n_averaged <= 1:  # the iterate itself
+    if copying or n_averaged == 1:  # the iterate itself
+        if copying and average_state[2] == 0.0:  # settled by a rescaling, or a raised average_start
+            average_sums[...] = 0.0
         average_state[0] = shrink
         average_state[1] = 1.0
+        average_state[2] = 1.0 if copying else 0.0
         for c in range(pending_mean.shape[0]):
             pending_mean[c] = pending[c]
         for c in range(intercept.shape[0]):
@@ -856,6 +871,7 @@ def _sparse_average_step(
     mu = 1.0 / n_averaged
     average_state[1] /= 1.0 - mu
     average_state[0] += mu * shrink * average_state[1]
+    average_state[2] = 0.0
     for c in range(pending_mean.shape[0]):
         pending_mean[c] += mu * (pending[c] - pending_mean[c])
     for c in range(intercept.shape[0]):
@@ -980,7 +996,7 @@ def sparse_saga_epoch_chunk(
             # Fold the scale into the weights: every feature up to date first, as
             # the drift of the features left behind is in the old scale's units.
             saga_catch_up(weights_by_feature, mean_by_feature, drift, last_step, k)
-            _rescale(weights_by_feature, offset_dot, shrink * decay, drift, False)
+            _rescale(weights_by_feature, offset_dot, shrink * decay, mean_by_feature, drift, False)
             shrink = 1.0
         else:
             shrink *= decay

@@ -523,3 +523,70 @@ def test_compiled_sparse_saga_matches_the_numpy_dense_update(
         assert_allclose(
             getattr(s1, name), want, rtol=rtol, atol=rtol * max(1e-3, np.abs(want).max())
         )
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["numpy", "compiled"])
+@pytest.mark.parametrize(
+    "eta0, alpha, dtype",
+    [
+        (0.5, 0.1, np.float64),  # decay 0.95 over 500 batches: several rescalings
+        (0.5, 0.2, np.float64),  # decay 0.90
+        (0.5, 0.1, np.float32),
+        (1.0, 1.0, np.float64),  # decay exactly 0: the weights' scale goes to 0
+        (2.0, 0.4, np.float32),  # decay 0.2: a rescaling at every step
+    ],
+    ids=["decay-0.95", "decay-0.90", "decay-0.95-float32", "decay-0", "decay-0.2-float32"],
+)
+def test_lazy_average_survives_long_epochs_and_rescalings(
+    monkeypatch, compiled, eta0, alpha, dtype
+):
+    """The lazy average is settled into its sums at every rescaling of the weights; kept
+    as (sums + a V) / b across them it lost every digit (errors of 1e5 on averages of
+    0.2 at decay 0.9, a division by zero at decay 0). The reference: the numpy epoch's
+    dense update of the average at every batch."""
+    _force(monkeypatch, compiled)
+    X, y = make_problem(4000, 30, 4, dtype, sparse=True, seed=1)
+    order = np.random.default_rng(0).permutation(4000)
+    coef, intercept = np.zeros((4, 30), dtype=dtype, order="F"), np.zeros(4, dtype)
+    options = dict(learning_rate="constant", eta0=eta0, power_t=0.5, alpha=alpha, average=True)
+    lazy_rule = SGDOptimizer([coef, intercept], **options)
+    dense_rule = copy.deepcopy(lazy_rule)
+    lazy_w, lazy_b = coef.copy(order="F"), intercept.copy()
+    dense_w, dense_b = coef.copy(order="F"), intercept.copy()
+    EpochEngine(X, 4, 8).run_epoch(X, y, None, order, lazy_w, lazy_b, lazy_rule,
+                                   penalty=Penalty(alpha), fit_intercept=True)  # fmt: skip
+    epoch = engine_module._Epoch(X, y, None, order, dense_w, dense_b, dense_rule, Penalty(alpha),
+                                 True, None, None, None)  # fmt: skip
+    EpochEngine(X, 4, 8, plain_sgd=False)._run_numpy_epoch(epoch)
+    reference = dense_rule.averages[0]
+    tolerance = (1e-10 if dtype == np.float64 else 2e-5) * np.abs(reference).max()
+    assert np.abs(reference).max() > 0.05
+    assert_allclose(lazy_rule.averages[0], reference, rtol=0, atol=tolerance)
+    assert_allclose(lazy_rule.averages[1], dense_rule.averages[1], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["numpy", "compiled"])
+def test_lazy_average_copies_again_when_average_start_is_raised(monkeypatch, compiled):
+    """set_params(average=larger) after averaging began: every engine copies the
+    iterate again while t <= average, as SGDOptimizer.step does."""
+    _force(monkeypatch, compiled)
+    X, y, order, coef, intercept = _epoch_inputs("csr", 3, np.float64, seed=2)
+    options = dict(learning_rate="constant", eta0=0.2, power_t=0.5, alpha=0.01, average=True)
+    lazy_rule = SGDOptimizer([coef, intercept], **options)
+    lazy_w, lazy_b = coef.copy(order="F"), intercept.copy()
+    engine = EpochEngine(X, 3, 32)
+    engine.run_epoch(X, y, None, order, lazy_w, lazy_b, lazy_rule, penalty=Penalty(0.01),
+                     fit_intercept=True)  # fmt: skip
+    assert lazy_rule.n_averaged > 1
+    dense_rule = copy.deepcopy(lazy_rule)
+    dense_w, dense_b = lazy_w.copy(order="F"), lazy_b.copy()
+    for rule in (lazy_rule, dense_rule):
+        rule.average_start = rule.t + 100  # averaging stops for the next 100 samples
+    engine.run_epoch(X, y, None, order, lazy_w, lazy_b, lazy_rule, penalty=Penalty(0.01),
+                     fit_intercept=True)  # fmt: skip
+    epoch = engine_module._Epoch(X, y, None, order, dense_w, dense_b, dense_rule, Penalty(0.01),
+                                 True, None, None, None)  # fmt: skip
+    EpochEngine(X, 3, 32, plain_sgd=False)._run_numpy_epoch(epoch)
+    assert lazy_rule.n_averaged == dense_rule.n_averaged
+    assert_allclose(lazy_rule.averages[0], dense_rule.averages[0], rtol=1e-9, atol=1e-12)
+    assert_allclose(lazy_rule.averages[1], dense_rule.averages[1], rtol=1e-9, atol=1e-12)
