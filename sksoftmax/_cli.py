@@ -703,6 +703,17 @@ def _objective(pipe, data, penalty):
     return log_loss(data.y_train, proba, labels=pipe.classes_) + penalty.value(coef)
 
 
+def _elastic_net_options(l1_ratio):
+    """LogisticRegression's elastic net: ``l1_ratio`` alone from scikit-learn 1.8 on
+    (``penalty`` is deprecated there), with ``penalty="elasticnet"`` before."""
+    import sklearn
+
+    major, minor = (int(part) for part in sklearn.__version__.split(".")[:2])
+    if (major, minor) >= (1, 8):
+        return {"l1_ratio": l1_ratio}
+    return {"penalty": "elasticnet", "l1_ratio": l1_ratio}
+
+
 def _l1_ratio(args):
     """The L1 share of the penalty the arguments name."""
     return {"l1": 1.0, "elasticnet": args.l1_ratio}.get(args.penalty, 0.0)
@@ -886,7 +897,7 @@ def run(args):
     penalised = args.alpha > 0 and args.penalty != "none"
     C = 1.0 / (args.alpha * n_train) if penalised else np.inf
     # lbfgs for L2; saga, the one multinomial solver of an L1 part, otherwise.
-    solver = dict(solver="saga", l1_ratio=_l1_ratio(args)) if penalty.l1 else {}
+    solver = dict(solver="saga", **_elastic_net_options(_l1_ratio(args))) if penalty.l1 else {}
     logreg = Pipeline(
         [("scale", StandardScaler()), ("logreg", LogisticRegression(C=C, max_iter=1000, **solver))]
     )

@@ -147,7 +147,8 @@ class EpochEngine:
         self.batch_size = max(1, batch_size)
         m = max(1, min(batch_size, n_samples))
         self.binary = n_params == 1
-        candidate = plain_sgd and _compiled_candidate(X, n_params, m)
+        # The compiled sparse epochs need a rule they write (plain steps); dense, all.
+        candidate = (plain_sgd or not self.sparse) and _compiled_candidate(X, n_params, m)
         self._kernels = _load_kernels() if candidate and compiled_available() else None
         self.compiled = self._kernels is not None
         self._weights_by_feature = None  # the sparse epoch's working copy of coef
@@ -417,10 +418,14 @@ class EpochEngine:
         "compiled dense" (dense X, numba), "compiled sparse" / "lazy sparse" (CSR
         and a step rule that moves only the batch's features: plain SGD,
         compiled or numpy), or "numpy", the reference, which does everything
-        (momentum, averaging, SAGA, on dense X or CSR). A step rule declares
-        what it needs by ``moves_every_weight``. SAGA on CSR is compiled as
-        "compiled sparse saga" (lagged updates) for plain steps and an L2 penalty.
+        (momentum, averaging, SAGA, on dense X or CSR) and calls the step rule's
+        own methods. A step rule declares what it needs by ``moves_every_weight``,
+        and whether the engines' epochs implement it by ``kernels_implement``.
+        SAGA on CSR is compiled as "compiled sparse saga" (lagged updates) for
+        plain steps and an L2 penalty.
         """
+        if not getattr(optimizer, "kernels_implement", True):
+            return "numpy"  # a rule of its own: the epoch that calls it
         if self._dense_compiled_for(coef):
             return "compiled dense"
         if self._sparse_saga_compiled(optimizer, saga, penalty):
@@ -776,7 +781,8 @@ class EpochEngine:
         # The kernel writes the optimiser's counters here after every batch, so a
         # KeyboardInterrupt raised as it returns cannot separate them from the weights.
         counters = np.array([optimizer.t, optimizer.n_averaged], dtype=np.int64)
-        l1_applied, l1_total = _l1_arguments(optimizer, coef, penalty)
+        # SAGA's L1 part is the prox, which keeps no state.
+        l1_applied, l1_total = _l1_arguments(optimizer, coef, penalty if saga is None else None)
         hyperparameters = (
             *_schedule_arguments(compiled, optimizer, penalty),
             float(penalty.l1),
@@ -785,7 +791,6 @@ class EpochEngine:
             bool(optimizer.nesterov),
             bool(optimizer.averaging),
             int(optimizer.average_start),
-            float(smallest_scale(optimizer, coef.dtype)),
             bool(fit_intercept),
             float(MAX_LOGIT),
         )
@@ -1017,7 +1022,7 @@ def _l1_arguments(optimizer, coef, penalty, transposed=False):
     """The cumulative L1 penalty's buffers for the compiled epochs: ``applied``
     (flat, or ``(n_features, n_params)`` when ``transposed``; empty without
     L1) and ``[total]``, float64."""
-    if not penalty.l1:
+    if penalty is None or not penalty.l1:
         return np.empty((0, 0) if transposed else 0), np.zeros(1)
     applied = optimizer.l1_state(coef)
     applied = applied.T if transposed else applied.reshape(-1)

@@ -204,7 +204,7 @@ class FitLoop:
         self.best_score, self.best_score_loss = -np.inf, np.inf
         self.converged = False
         self.blow_ups = 0
-        self.was_high = False
+        self.was_high = self.ever_high = False
         self.start_time = time.perf_counter()
 
     def objective(self):
@@ -271,6 +271,7 @@ class FitLoop:
         high = not value <= self.start + abs(self.start)
         blew_up = not max_logit < MAX_LOGIT or (high and (self.recoverable or self.was_high))
         self.was_high = high
+        self.ever_high = self.ever_high or high
         if blew_up and not (self.recoverable and self.best is not None):
             self.est._raise_diverged(self.optimizer, self.run.epochs + 1, value, self.start)
         return blew_up
@@ -313,7 +314,9 @@ class FitLoop:
         rule, optimizer = self.rule, self.optimizer
         rose = watched is rule and rule.rose(value)
         if rose and not self.recoverable:
-            if rule.best_epoch == 0:  # no epoch beat the start: the user's step diverges
+            if rule.best_epoch == 0 and self.ever_high:
+                # No epoch beat the start, some were above twice it: the user's step
+                # diverges (a warm start from the optimum that rose a little does not).
                 self.est._raise_diverged(optimizer, self.run.epochs, value, self.start)
             self.est._warn_rose(optimizer, rule, value)
             return False

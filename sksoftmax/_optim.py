@@ -348,6 +348,19 @@ class SGDOptimizer:
         """
         return bool(self.momentum)
 
+    @property
+    def kernels_implement(self):
+        """Whether the engines' own epochs implement this rule: it is this class's.
+
+        The compiled epochs and the lazy sparse one write the rule of
+        :meth:`step` and :meth:`current_eta` (once per engine); a subclass that
+        changes either is trained by the numpy epoch, which calls them.
+        """
+        return all(
+            getattr(type(self), name) is getattr(SGDOptimizer, name)
+            for name in ("step", "current_eta", "shrink_l1", "advance")
+        )
+
     def current_eta(self):
         """Step size of the next batch."""
         t = self.t + 1

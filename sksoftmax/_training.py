@@ -8,6 +8,8 @@ worse than it reached, nor calls a rising objective "converged".
 
 import copy
 
+import numpy as np
+
 
 class Snapshot:
     """A copy of the parameters and the optimiser buffers that go with them."""
@@ -93,22 +95,32 @@ class StoppingRule:
     def left_to_gain(self, value):
         """Estimated fall still to come after ``value``: ``d * rho / (1 - rho)``.
 
-        Only while the last epochs fell at every step, the shape of a geometric
-        decrease; otherwise the fall of the best itself. An objective that
-        swings from epoch to epoch (SAGA at a step too large for it: measured
-        +-1.2e-3 on digits at alpha=0.15) has decreases of similar size every
-        other epoch, which extrapolated with rho near 1 looked like a large gain
-        still to come, and the fit never stalled (1000 epochs at 2e-5 from the
-        optimum, where the step should have been shrunk or the fit stopped).
+        From the values themselves while the last epochs fell (rises within
+        ``tol`` aside), the shape of a geometric decrease; from the best so far,
+        with ``rho`` at most 0.9, when they swing. An objective that swings
+        from epoch to epoch (SAGA at a step too large for it: measured +-1.2e-3
+        on digits at alpha=0.15) has decreases of similar size every other
+        epoch, which extrapolated with rho near 1 looked like a large gain still
+        to come, and the fit never stalled (1000 epochs at 2e-4 from the
+        optimum, where the step should have been shrunk). Ignoring every swing
+        instead shrank the step of proximal SAGA, which is not monotone but
+        converges (pure L1 on digits: 5,000 epochs where 545 had done).
         """
         history = self.history[-self.n_iter_no_change :] + [value]
-        if _swings(history):
-            return max(0.0, self.best - value)
+        max_rho = 0.999
+        if self._swings(history):
+            # The best so far falls as the iterate converges through its noise
+            # (proximal SAGA is not monotone), or hardly at all when the step is
+            # too large: extrapolate the best, over at most 9 epochs' worth.
+            history = list(np.minimum.accumulate(np.asarray(history, dtype=float)))
+            max_rho = 0.9
         last = history[-2] - history[-1]
+        if not last > 0:
+            return 0.0
         first = history[0] - history[1]
         steps = len(history) - 2
         rho = (last / first) ** (1.0 / steps) if steps > 0 and first > 0 else 0.5
-        rho = min(rho, 0.999)
+        rho = min(rho, max_rho)
         return last * rho / (1.0 - rho)
 
     def stalled(self):
@@ -117,7 +129,18 @@ class StoppingRule:
     def swings(self):
         """Whether the objective rose in any of the last ``n_iter_no_change`` epochs:
         a plateau of noise (a step too large), not a converged geometric decrease."""
-        return _swings(self.history[-self.n_iter_no_change - 1 :])
+        return self._swings(self.history[-self.n_iter_no_change - 1 :])
+
+    def _swings(self, values):
+        """Whether a sequence of objectives rose by more than ``tol`` (relative) at
+        some step. Smaller rises are rounding and the noise of an iterate at its
+        optimum: counted as swings, they shrank the step of fits that had
+        converged (proximal SAGA under pure L1 on digits ran 5,000 epochs)."""
+        tol = self.tol or 0.0
+        return any(
+            later > earlier + tol * abs(earlier)
+            for earlier, later in zip(values, values[1:], strict=False)
+        )
 
     def rose(self, value):
         """Whether ``value`` sits above the best by more than the tolerance (or 1e-6)."""
@@ -125,8 +148,3 @@ class StoppingRule:
 
     def restart(self):
         self.no_improvement = 0
-
-
-def _swings(values):
-    """Whether a sequence of objectives rose (or stayed) at some step."""
-    return any(later >= earlier for earlier, later in zip(values, values[1:], strict=False))

@@ -24,6 +24,7 @@ from test_engine import make_problem
 
 from sksoftmax import SoftmaxRegressor
 from sksoftmax import _engine as engine_module
+from sksoftmax._cli import _elastic_net_options
 from sksoftmax._engine import EpochEngine
 from sksoftmax._loss import gradient, objective
 from sksoftmax._optim import SAGAMemory, SGDOptimizer
@@ -46,8 +47,9 @@ def _oracle(name, l1_ratio):
     """LogisticRegression's saga at a tight tolerance: (coef, objective)."""
     X, y = _standardised(name)
     lr = LogisticRegression(
-        solver="saga", l1_ratio=l1_ratio, C=1.0 / (ALPHA * len(y)), tol=1e-8, max_iter=100_000
-    ).fit(X, y)
+        solver="saga", C=1.0 / (ALPHA * len(y)), tol=1e-8, max_iter=100_000,
+        **_elastic_net_options(l1_ratio),
+    ).fit(X, y)  # fmt: skip
     value = objective(lr.coef_, lr.intercept_, X, y, alpha=ALPHA, l1_ratio=l1_ratio)
     return lr.coef_, value
 
@@ -420,7 +422,8 @@ def test_engine_path_follows_what_the_step_rule_declares(monkeypatch, kind, comp
     assert engine.path(coef, plain) == ("compiled sparse" if compiled else "lazy sparse")
     assert engine.path(coef, declared) == "numpy"
     assert engine.path(coef, momentum) == "numpy"
-    assert engine.path(coef, plain, saga) == "numpy"
+    assert engine.path(coef, plain, saga) == ("compiled sparse saga" if compiled else "numpy")
+    assert engine.path(coef, plain, saga, Penalty(0.1, "l1")) == "numpy"  # the prox: numpy
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
@@ -590,3 +593,43 @@ def test_lazy_average_copies_again_when_average_start_is_raised(monkeypatch, com
     assert lazy_rule.n_averaged == dense_rule.n_averaged
     assert_allclose(lazy_rule.averages[0], dense_rule.averages[0], rtol=1e-9, atol=1e-12)
     assert_allclose(lazy_rule.averages[1], dense_rule.averages[1], rtol=1e-9, atol=1e-12)
+
+
+class _CountingRule(SGDOptimizer):
+    """A step rule of its own (here: SGDOptimizer's, counted), as a new rule would be."""
+
+    calls = 0
+
+    def step(self, params, grads, n_samples, l1=0.0, proximal=False):
+        type(self).calls += 1
+        return super().step(params, grads, n_samples, l1=l1, proximal=proximal)
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["numpy", "compiled"])
+@pytest.mark.parametrize("kind", ["dense", "csr"])
+@pytest.mark.parametrize("use_saga", [False, True], ids=["sgd", "saga"])
+def test_a_step_rule_of_its_own_is_called_on_every_path(monkeypatch, kind, compiled, use_saga):
+    """Every batch of every path goes through the step rule's own step(): the engines'
+    epochs that write SGDOptimizer's rule themselves (compiled, lazy sparse) are only
+    taken by SGDOptimizer itself; a subclass with its own step is trained by the numpy
+    epoch, and to the same weights where its rule is the same."""
+    _force(monkeypatch, compiled)
+    X, y, order, coef, intercept = _epoch_inputs(kind, 3, np.float64)
+    if kind == "dense":
+        coef = np.ascontiguousarray(coef)
+    options = dict(learning_rate="constant", eta0=0.2, power_t=0.5, alpha=0.05)
+    results = []
+    for rule_class in (_CountingRule, SGDOptimizer):
+        _CountingRule.calls = 0
+        w, b = coef.copy(order="K"), intercept.copy()
+        rule = rule_class([w, b], **options)
+        saga = SAGAMemory(X.shape[0], X.shape[0], w, b, 32) if use_saga else None
+        engine = EpochEngine(X, 3, 32)
+        engine.run_epoch(X, y, None, order, w, b, rule, penalty=Penalty(0.05, "elasticnet", 0.5),
+                         fit_intercept=True, saga=saga)  # fmt: skip
+        if rule_class is _CountingRule:
+            assert engine.path(w, rule, saga) == "numpy"
+            assert _CountingRule.calls == -(-len(order) // 32)  # once per batch
+        results.append(w)
+    if kind == "dense" or use_saga:  # the same rule on the same (dense-update) path
+        assert_allclose(results[0], results[1], rtol=1e-9, atol=1e-12)
