@@ -405,10 +405,10 @@ def check_predict_namespace(estimator, X, method):
             check_same_namespace(X, estimator, attribute="coef_", method=method)
         return namespace(X)
     if is_xp(estimator.coef_):
-        xp, _ = namespace_of(estimator.coef_)
+        library = type(estimator.coef_).__module__.split(".")[0]
         raise ValueError(
             f"{type(estimator).__name__}.{method}(): this model was fitted on "
-            f"{xp.__name__} arrays under array_api_dispatch; predict under "
+            f"{library} arrays under array_api_dispatch; predict under "
             "sklearn.config_context(array_api_dispatch=True) with arrays of the same "
             "namespace and device, or move it to numpy first: "
             "sklearn.utils._array_api.move_estimator_to(model, numpy, 'cpu')."
