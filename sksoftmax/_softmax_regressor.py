@@ -271,6 +271,14 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
     off. After training on sparse data ``coef_`` is Fortran-ordered, the layout
     the sparse engines update in place.
 
+    Under ``sklearn.config_context(array_api_dispatch=True)`` (with
+    ``SCIPY_ARRAY_API=1``), dense torch, CuPy and array_api_strict arrays train
+    on their own device with a batch loop in array-API operations, the same
+    batches as for numpy (the same ``random_state`` gives the numpy model to
+    rounding); the fitted arrays and the predictions are of X's namespace and
+    device, ``classes_`` stays numpy. Sparse input and the numba engine are
+    numpy-only. See the user guide's "Array API" page.
+
     Examples
     --------
     >>> from sklearn.datasets import load_iris
