@@ -8,14 +8,10 @@ epoch: the loss and the largest logit are summed on the device and checked
 once at its end, so a GPU never waits for Python between batches.
 """
 
-import sys
-import threading
-from contextlib import contextmanager
-
 import numpy as np
 
-from ._array_api import _widest, namespace_of, to_device
-from ._engine import MAX_LOGIT, SMALL_PRODUCT_FLOPS, DivergenceError
+from ._array_api import _widest, few_threads, namespace_of, to_device
+from ._engine import MAX_LOGIT, DivergenceError
 
 
 def _apply_l2(xp, grad_coef, coef, alpha, share):
@@ -65,29 +61,7 @@ class NamespaceEngine:
         self.wide = _widest(self.xp, self.device)  # the dtype of the epoch's loss sum
         self._host_y = self._host_w = None  # the host arrays last moved to the device
         self._y = self._w = None
-        work = self.batch_size * X.shape[1] * n_params
-        self._one_thread = (
-            "torch" in self.xp.__name__
-            and getattr(self.device, "type", str(self.device)) == "cpu"
-            and work < SMALL_PRODUCT_FLOPS
-        )
-
-    @contextmanager
-    def _threads(self):
-        """torch on the CPU runs batch-sized products on one thread, as the numpy
-        engine does BLAS: measured on 2 cores with another process busy, two
-        threads made a SAGA epoch of 50,000 x 784 x 10 classes 15x slower (10 s
-        against 0.66 s), spinning in the thread pool around each tiny operation."""
-        torch = sys.modules.get("torch")
-        if not self._one_thread or threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        previous = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(previous)
+        self._work = self.batch_size * X.shape[1] * n_params  # multiply-adds per product
 
     def screens_nonfinite_rows(self, coef):
         """False: the caller checks X for NaN and infinity itself."""
@@ -196,7 +170,7 @@ class NamespaceEngine:
         max_logit = xp.zeros((), dtype=self.dtype, device=device)
         n_seen = 0
         try:
-            with self._threads():
+            with few_threads(xp, device, self._work):
                 for start in range(0, n_rows, self.batch_size):
                     stop = min(start + self.batch_size, n_rows)
                     m = stop - start

@@ -171,6 +171,21 @@ def test_warm_start_and_partial_fit_after_fit(name):
     _assert_same_model(model, reference, X, X_xp)
 
 
+def test_training_goes_on_in_the_namespace_of_the_new_X():
+    """A warm start or partial_fit moves the fitted state to the new X's namespace."""
+    X, y, _ = _data()
+    params = dict(random_state=0, warm_start=True, max_iter=4, solver="sgd", average=True)
+    reference, model = SoftmaxRegressor(**params), SoftmaxRegressor(**params)
+    reference.fit(X, y)
+    model.fit(torch.asarray(X), torch.asarray(y))
+    reference.partial_fit(X, y)
+    model.partial_fit(X, y)  # numpy now: the state comes back to numpy
+    assert isinstance(model.coef_, np.ndarray) and type(model._optimizer) is SGDOptimizer
+    reference.fit(X, y)
+    model.fit(array_api_strict.asarray(X), array_api_strict.asarray(y))
+    _assert_same_model(model, reference, X, array_api_strict.asarray(X))
+
+
 def test_a_numpy_model_predicts_on_torch_once_moved():
     X, y, _ = _data()
     reference = SoftmaxRegressor(random_state=0, solver="sgd", momentum=0.5).fit(X, y)
