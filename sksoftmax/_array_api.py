@@ -269,16 +269,17 @@ def validation_score(X, y_idx, rows, weights, coef, intercept, scoring):
     w_dev = to_device(w, xp, device, wide)
     rows_dev = to_device(np.asarray(rows, np.int64), xp, device)
     total = xp.zeros((), dtype=wide, device=device)
-    for start in range(0, len(rows), _CHUNK_ROWS):
-        part = slice(start, min(start + _CHUNK_ROWS, len(rows)))
-        Z = _full_logits(xp, _rows_of(xp, X, rows_dev[part]) @ coef.T + intercept)
-        if scoring == "loss":
-            log_p = log_softmax(xp, xp.astype(Z, wide))
-            true = xp.sum(log_p * _one_hot(xp, y_dev[part], Z.shape[1], wide, device), axis=1)
-            total = total + xp.sum(w_dev[part] * true)
-        else:
-            hit = xp.astype(xp.argmax(Z, axis=1) == y_dev[part], wide)
-            total = total + xp.sum(w_dev[part] * hit)
+    with few_threads(xp, device, min(len(rows), _CHUNK_ROWS) * coef.shape[0] * coef.shape[1]):
+        for start in range(0, len(rows), _CHUNK_ROWS):
+            part = slice(start, min(start + _CHUNK_ROWS, len(rows)))
+            Z = _full_logits(xp, _rows_of(xp, X, rows_dev[part]) @ coef.T + intercept)
+            if scoring == "loss":
+                log_p = log_softmax(xp, xp.astype(Z, wide))
+                true = xp.sum(log_p * _one_hot(xp, y_dev[part], Z.shape[1], wide, device), axis=1)
+                total = total + xp.sum(w_dev[part] * true)
+            else:
+                hit = xp.astype(xp.argmax(Z, axis=1) == y_dev[part], wide)
+                total = total + xp.sum(w_dev[part] * hit)
     return float(total) / float(w.sum())
 
 
@@ -541,24 +542,25 @@ def estimate_curvature(
     v_b = 1.0 if fit_intercept else 0.0
     mu_x = None if offset is None else xp.astype(offset, X.dtype)
     lambda_max = 0.0
-    for _ in range(n_power_iter):
-        shift = v_b if mu_x is None else v_b - float(xp.sum(mu_x * v))
-        u = (sample @ v + shift) * s
-        w = u @ sample
-        u_sum = float(xp.sum(xp.astype(u, wide)))
-        if mu_x is not None:
-            w = w - mu_x * u_sum
-        w_b = u_sum if fit_intercept else 0.0
-        w64 = xp.astype(w, wide)
-        scale = max(float(xp.max(xp.abs(w64))), abs(w_b))
-        if scale == 0.0 or not math.isfinite(scale):
-            lambda_max = scale if not math.isfinite(scale) else lambda_max
-            break
-        norm = scale * math.sqrt(float(xp.sum((w64 / scale) ** 2)) + (w_b / scale) ** 2)
-        lambda_max = norm
-        if not math.isfinite(norm):
-            break
-        v, v_b = xp.astype(w64 / norm, X.dtype), w_b / norm
+    with few_threads(xp, device, sample.shape[0] * sample.shape[1]):
+        for _ in range(n_power_iter):
+            shift = v_b if mu_x is None else v_b - float(xp.sum(mu_x * v))
+            u = (sample @ v + shift) * s
+            w = u @ sample
+            u_sum = float(xp.sum(xp.astype(u, wide)))
+            if mu_x is not None:
+                w = w - mu_x * u_sum
+            w_b = u_sum if fit_intercept else 0.0
+            w64 = xp.astype(w, wide)
+            scale = max(float(xp.max(xp.abs(w64))), abs(w_b))
+            if scale == 0.0 or not math.isfinite(scale):
+                lambda_max = scale if not math.isfinite(scale) else lambda_max
+                break
+            norm = scale * math.sqrt(float(xp.sum((w64 / scale) ** 2)) + (w_b / scale) ** 2)
+            lambda_max = norm
+            if not math.isfinite(norm):
+                break
+            v, v_b = xp.astype(w64 / norm, X.dtype), w_b / norm
     if not (math.isfinite(lambda_max) and math.isfinite(max_weighted_sq_norm)):
         raise ValueError(
             f"eta0='auto' cannot size the step for this X: its curvature estimate "
