@@ -65,7 +65,7 @@ def _array_api_namespaces(check):
     """Namespaces of a check of scikit-learn's array API (empty for other checks)."""
     keywords = getattr(check, "keywords", {})
     pairs = [keywords.get("X_ns_and_device"), keywords.get("other_ns_and_device")]
-    return {keywords.get("array_namespace")} | {p.xp for p in pairs if p is not None} - {None}
+    return ({keywords.get("array_namespace")} | {p.xp for p in pairs if p is not None}) - {None}
 
 
 @parametrize_with_checks(
@@ -149,3 +149,16 @@ def test_numpydoc(name):
         if code not in NUMPYDOC_IGNORED
     ]
     assert not errors, "\n".join(errors)
+
+
+def test_the_compiled_engine_skips_only_other_namespaces_array_api_checks():
+    """The skip above must not swallow the compiled engine's other checks."""
+    from functools import partial
+
+    from sklearn.utils.estimator_checks import check_array_api_input, check_fit2d_1sample
+
+    assert _array_api_namespaces(partial(check_fit2d_1sample, "SoftmaxRegressor")) == set()
+    numpy_check = partial(check_array_api_input, array_namespace="numpy")
+    assert _array_api_namespaces(numpy_check) == {"numpy"}
+    torch_check = partial(check_array_api_input, array_namespace="torch", device_name="cpu")
+    assert _array_api_namespaces(torch_check) == {"torch"}
