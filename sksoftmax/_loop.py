@@ -17,13 +17,15 @@ estimator's: they name its parameters.
 
 import time
 import warnings
+from functools import partial
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import assert_all_finite
 
+from . import _array_api
+from ._array_api import objective_in_chunks
 from ._engine import MAX_LOGIT, DivergenceError
-from ._loss import objective_in_chunks
 from ._optim import SAGAMemory
 from ._penalty import Penalty
 from ._training import Snapshot, StoppingRule
@@ -41,8 +43,11 @@ class EpochRunner:
         self.n_train = X.shape[0] if train_rows is None else len(train_rows)
         self.state, self.rng, self.engine = state, rng, engine
         coef, intercept = state.params
+        saga_class = SAGAMemory
+        if _array_api.is_xp(X):
+            saga_class = partial(_array_api.NamespaceSAGAMemory, train_rows=train_rows)
         self.saga = (
-            SAGAMemory(X.shape[0], self.n_train, coef, intercept, engine.batch_size)
+            saga_class(X.shape[0], self.n_train, coef, intercept, engine.batch_size)
             if not incremental and estimator._uses_saga(X)
             else None
         )
@@ -147,7 +152,7 @@ def partial_epoch(run, unchecked_X):
         if unchecked_X:
             check_finite(run.X, est)  # the rows the epoch did not reach
         return
-    loss = data_loss + Penalty.of(est).value(state.params[0])
+    loss = data_loss + _array_api.penalty_value(Penalty.of(est), state.params[0])
     # Twice the chunk's loss (each row's before its batch's update), plus that of
     # a uniform guess: past this, the last update made its own batch far worse.
     limit = 2.0 * data_loss + np.log(max(2, len(est.classes_)))

@@ -21,11 +21,13 @@ from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 from threadpoolctl import ThreadpoolController
 
+from . import _array_api
 from ._engine import MAX_LOGIT, EpochEngine, sparse_saga_compiles
 from ._loop import EpochRunner, FitLoop, partial_epoch
 from ._loss import full_logits, log_softmax, softmax
 from ._optim import LEARNING_RATES, SOLVERS, SGDOptimizer, estimate_curvature
 from ._penalty import PENALTIES, Penalty
+from ._xp_engine import NamespaceEngine
 
 # eta0="auto" for SAGA: this many times plain SGD's 2 / L. The bound takes the
 # softmax's largest curvature, 1/2, which the iterates rarely see; SAGA has no
@@ -287,6 +289,14 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
     off. After training on sparse data ``coef_`` is Fortran-ordered, the layout
     the sparse engines update in place.
 
+    Under ``sklearn.config_context(array_api_dispatch=True)`` (with
+    ``SCIPY_ARRAY_API=1``), dense torch, CuPy and array_api_strict arrays train
+    on their own device with a batch loop in array-API operations, the same
+    batches as for numpy (the same ``random_state`` gives the numpy model to
+    rounding); the fitted arrays and the predictions are of X's namespace and
+    device, ``classes_`` stays numpy. Sparse input, the numba engine and the
+    L1 part of the penalty are numpy-only. See the user guide's "Array API" page.
+
     Examples
     --------
     >>> from sklearn.datasets import load_iris
@@ -384,7 +394,29 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
+        # Under array_api_dispatch, dense arrays of other namespaces train on their
+        # own device (sksoftmax/_array_api.py, _xp_engine.py).
+        tags.array_api_support = True
         return tags
+
+    def __sklearn_array_api_convert__(self, converter):
+        """A copy with every fitted array (optimiser state too) converted by ``converter``.
+
+        What :func:`sklearn.utils._array_api.move_estimator_to` calls: the moved
+        model predicts in the new namespace and trains on there (``partial_fit``,
+        warm starts); ``classes_`` stays a numpy array of labels.
+
+        Parameters
+        ----------
+        converter : callable
+            Takes an array, returns it in the target namespace and device.
+
+        Returns
+        -------
+        estimator : SoftmaxRegressor
+            The converted copy.
+        """
+        return _array_api.convert_estimator(self, converter)
 
     # ------------------------------------------------------------------ fit
 
@@ -416,17 +448,21 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
         """
         with self._rollback_on_error():
             warm = self.warm_start and hasattr(self, "coef_")
+            xpd = _array_api.namespace(X)  # None: numpy
+            self._check_namespace_penalty(xpd)
+            y, sample_weight = _array_api.to_host(y), _array_api.to_host(sample_weight)
             X, y = _validate_data(
                 self,
                 X,
                 y,
                 accept_sparse="csr",
-                dtype=[np.float64, np.float32],
+                dtype=[np.float64, np.float32] if xpd is None else _array_api.float_dtypes(*xpd),
                 # Batches are gathered by rows: from column-major data that is
                 # ~100x slower than one C-ordered copy (SGDClassifier does the same).
                 order="C",
                 reset=True,
             )
+            y = _array_api.to_host(y)
             _check_targets(y)
             classes = np.unique(y)
             if len(classes) < 2:
@@ -447,7 +483,8 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
                 )
             self.classes_ = classes
             y_idx = np.searchsorted(classes, y)
-            sample_weight = self._sample_weight(X, y, y_idx, sample_weight)
+            host_X = X if xpd is None else _array_api.host_stub(X)
+            sample_weight = self._sample_weight(host_X, y, y_idx, sample_weight)
             if len(np.unique(y_idx[sample_weight > 0])) < 2:
                 raise ValueError(
                     "SoftmaxRegressor needs at least 2 classes with non-zero sample "
@@ -543,7 +580,7 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
             if first_call and classes is None:
                 raise ValueError("classes must be passed on the first call to partial_fit.")
             if classes is not None:
-                classes = _named(unique_labels, "classes", classes)
+                classes = _named(unique_labels, "classes", _array_api.to_host(classes))
                 if not first_call and not np.array_equal(classes, self.classes_):
                     raise ValueError(
                         f"classes={classes.tolist()} is not the same as on the first call "
@@ -568,16 +605,20 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
                 and not sp.issparse(X)
                 and (self.eta0 != "auto" or getattr(self, "_curvature", None) is not None)
             )
+            xpd = _array_api.namespace(X)  # None: numpy
+            self._check_namespace_penalty(xpd)
+            y, sample_weight = _array_api.to_host(y), _array_api.to_host(sample_weight)
             X, y = _validate_data(
                 self,
                 X,
                 y,
                 accept_sparse="csr",
-                dtype=[np.float64, np.float32] if first_call else self.coef_.dtype,
+                dtype=_array_api.training_dtypes(xpd, None if first_call else self.coef_.dtype),
                 order="C",
                 reset=first_call,
                 ensure_all_finite=not defer_finite_check,
             )
+            y = _array_api.to_host(y)
             _check_targets(y)
             if first_call:
                 self.classes_ = classes
@@ -588,7 +629,8 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
                     f"{self.classes_.tolist()} given on the first call."
                 )
             y_idx = np.searchsorted(self.classes_, y)
-            sample_weight = self._sample_weight(X, y, y_idx, sample_weight)
+            host_X = X if xpd is None else _array_api.host_stub(X)
+            sample_weight = self._sample_weight(host_X, y, y_idx, sample_weight)
             if first_call:
                 rng = check_random_state(self.random_state)
                 state = self._new_state(X, None, None, sample_weight, incremental=True)
@@ -636,7 +678,9 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
         scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
             For two classes, the logit of ``classes_[1]`` against ``classes_[0]``.
         """
-        scores = self._logits(X)
+        scores = self._logits(X, "decision_function")
+        if _array_api.is_xp(scores):
+            return _array_api.decision(scores)
         return scores.ravel() if scores.shape[1] == 1 else scores
 
     def predict(self, X):
@@ -651,7 +695,9 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
         y_pred : ndarray of shape (n_samples,)
             Labels from ``classes_``, those of the largest logit.
         """
-        scores = self._logits(X)
+        scores = self._logits(X, "predict")
+        if _array_api.is_xp(scores):
+            return _array_api.predict_labels(scores, self.classes_)
         if scores.shape[1] == 1:
             return self.classes_[(scores[:, 0] > 0).astype(int)]
         return self.classes_[np.argmax(scores, axis=1)]
@@ -668,7 +714,10 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
         proba : ndarray of shape (n_samples, n_classes)
             Columns in the order of ``classes_``; rows sum to one.
         """
-        return softmax(full_logits(self._logits(X)), copy=False)
+        scores = self._logits(X, "predict_proba")
+        if _array_api.is_xp(scores):
+            return _array_api.softmax(*_array_api.full_scores(scores))
+        return softmax(full_logits(scores), copy=False)
 
     def predict_log_proba(self, X):
         """Log class probabilities by log-sum-exp, finite even where a probability is 0.
@@ -682,15 +731,25 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
         log_proba : ndarray of shape (n_samples, n_classes)
             Columns in the order of ``classes_``; ``exp`` of each row sums to one.
         """
-        return log_softmax(full_logits(self._logits(X)))
+        scores = self._logits(X, "predict_log_proba")
+        if _array_api.is_xp(scores):
+            return _array_api.log_softmax(*_array_api.full_scores(scores))
+        return log_softmax(full_logits(scores))
 
-    def _logits(self, X):
+    def _logits(self, X, method="predict"):
         check_is_fitted(self)
+        xpd = _array_api.check_predict_namespace(self, X, method)  # None: numpy
         X = _validate_data(
-            self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False
+            self,
+            X,
+            accept_sparse="csr",
+            dtype=[np.float64, np.float32] if xpd is None else _array_api.float_dtypes(*xpd),
+            reset=False,
         )
         Z = safe_sparse_dot(X, self.coef_.T, dense_output=True)
-        return np.asarray(Z) + self.intercept_
+        if sp.issparse(self.coef_):  # after sparsify(): no np.matrix out
+            Z = np.asarray(Z)
+        return Z + self.intercept_
 
     def sparsify(self):
         """Store ``coef_`` as a CSR matrix, as ``SGDClassifier.sparsify`` does.
@@ -785,7 +844,9 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
             return float(self.eta0)
         factor = SAGA_STEP_FACTOR if saga else 1.0
         if curvature is None:
-            curvature = estimate_curvature(
+            curvature = (
+                _array_api.estimate_curvature if _array_api.is_xp(X) else estimate_curvature
+            )(
                 X,
                 fit_intercept=self.fit_intercept,
                 sample_weight=sample_weight,
@@ -857,12 +918,23 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
         """
         if not self.fit_intercept or self._lazy_l1(X, incremental):
             return None
+        if _array_api.is_xp(X):
+            return _array_api.feature_offset(X, sample_weight)
         weights = np.ones(X.shape[0]) if sample_weight is None else sample_weight
         weights = np.asarray(weights, dtype=np.float64) / np.sum(weights, dtype=np.float64)
         with np.errstate(over="ignore", invalid="ignore"):
             offset = safe_sparse_dot(X.T, weights.astype(X.dtype), dense_output=True)
         offset = np.asarray(offset, dtype=X.dtype).ravel()
         return offset if np.isfinite(offset).all() else None
+
+    def _check_namespace_penalty(self, xpd):
+        """Under array_api_dispatch, only the L2 penalty (the namespace engine's)."""
+        if xpd is not None and Penalty.of(self).l1:
+            raise ValueError(
+                f"penalty={self.penalty!r} has an L1 part, which the array-API engine "
+                "does not apply yet: train on numpy arrays (array_api_dispatch=False, "
+                "or X as a numpy array), or use penalty='l2'."
+            )
 
     def _lazy_l1(self, X, incremental):
         """Whether sparse X trains by the lazy (plain SGD) epoch under an L1 penalty."""
@@ -877,7 +949,8 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
             params[1] += params[0] @ offset
         saga = not incremental and self._uses_saga(X)
         options = self._optimizer_options(X, sample_weight, offset=offset, saga=saga)
-        optimizer = SGDOptimizer(params, **options)
+        optimizer_class = _array_api.NamespaceOptimizer if _array_api.is_xp(X) else SGDOptimizer
+        optimizer = optimizer_class(params, **options)
         return _TrainingState(
             params, optimizer, n_iter=0, loss_curve=[], weight_scale=None, offset=offset
         )
@@ -885,6 +958,14 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
     def _initial_params(self, X, coef_init, intercept_init):
         """Validated copies of the initial weights in X's dtype; zeros where not given."""
         n_params = 1 if len(self.classes_) == 2 else len(self.classes_)
+        if _array_api.is_xp(X):  # checked on the host as for numpy, then moved to X's device
+            return _array_api.initial_params(
+                X,
+                n_params,
+                coef_init,
+                intercept_init,
+                lambda c, b: self._initial_params(_array_api.host_features(X), c, b),
+            )
         shape = (n_params, X.shape[1])
         if coef_init is None:
             coef = np.zeros(shape, dtype=X.dtype, order=_weights_order(X))
@@ -918,6 +999,11 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
         The weights are copied in the memory order of X's engine (see
         ``_weights_order``); the copy a rollback needs anyway does any change.
         """
+        if _array_api.is_xp(X) or _array_api.is_xp(self._raw_coef):
+            # Fitted in another namespace (or device) than X's: the state moves to X's.
+            return _array_api.move_state(
+                _TrainingState(*_array_api.copied_state(self)), X, _weights_order(X)
+            )
         order = _weights_order(X)
         # In X's dtype too: a warm start on float32 data after float64 trains in float32.
         params = [
@@ -974,6 +1060,10 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
 
     def _validation_score(self, X, y_idx, rows, weights, coef, intercept):
         """Negated weighted log-loss or weighted accuracy on ``X[rows]``, in chunks."""
+        if _array_api.is_xp(X):
+            return _array_api.validation_score(
+                X, y_idx, rows, weights, coef, intercept, self.scoring
+            )
         total = 0.0
         for start in range(0, len(rows), _SCORING_CHUNK):
             chunk = rows[start : start + _SCORING_CHUNK]
@@ -1005,7 +1095,7 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
             for buffers in (state.optimizer.velocities, state.optimizer.averages):
                 if buffers is not None:
                     buffers[1][...] = 0.0
-        engine = EpochEngine(
+        engine = (NamespaceEngine if _array_api.is_xp(X) else EpochEngine)(
             X,
             state.params[0].shape[0],
             # A partial_fit chunk smaller than batch_size steps in proportion to
@@ -1263,6 +1353,8 @@ def _recentre(state, offset):
     (the parameter, its velocity, its average) moves by ``W (mu' - mu)`` of its
     weight-shaped partner; the model's predictions do not change.
     """
+    if _array_api.is_xp(state.params[0]):
+        return _array_api.recentre(state, offset)
     old = state.offset
     if old is None and offset is None:
         return
