@@ -790,11 +790,16 @@ def _sparse_scatter(
             w = weights_by_feature[indices[p]]
             for c in range(n_params):
                 w[c] -= factor * Z[i, c]
-            if tracks:
+    if tracks:  # a loop of its own: the plain update above stays as it was
+        for i in range(m):
+            row = order[first + i]
+            for p in range(indptr[row], indptr[row + 1]):
+                factor = weights_by_feature.dtype.type(data_step * data[p])
                 sums = average_sums[indices[p]]
                 for c in range(n_params):
                     sums[c] += average_a * (factor * Z[i, c])
-        if centred:
+    if centred:
+        for i in range(m):
             moved = data_step * x_dot_offsets[i]
             for c in range(n_params):
                 offset_dot[c] -= moved * Z[i, c]
