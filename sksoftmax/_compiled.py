@@ -684,6 +684,8 @@ def sparse_epoch_chunk(
     # update in O(batch x classes), not O(non-zeros x classes) (which doubled
     # the update's work, measured 1.8x on a streamed epoch).
     x_dot_offsets = np.zeros(batch_size)
+    # The batch (its first row) that last took each feature's L1 step.
+    marks = np.full(weights_by_feature.shape[0] if l1 > 0.0 else 0, -1, dtype=np.int64)
     t = counters[0]
     n_averaged = counters[1]
     loss_sum = 0.0
@@ -719,7 +721,7 @@ def sparse_epoch_chunk(
             l1_total[0] += eta * l1 * m / batch_size
             _sparse_l1(
                 indices, indptr, order, first, m, weights_by_feature, l1_applied, l1_total[0],
-                shrink, tracks, average_sums, average_state[0],
+                shrink, tracks, average_sums, average_state[0], marks,
             )  # fmt: skip
         if fit_intercept:
             _sparse_intercept_step(Z, m, intercept, grad_intercept, eta, pending, decay, centred)
@@ -808,22 +810,37 @@ def _sparse_scatter(
 @_jit
 def _sparse_l1(
     indices, indptr, order, first, m, weights_by_feature, l1_applied, total, shrink,
-    tracks, average_sums, average_a,
+    tracks, average_sums, average_a, marks,
 ):  # fmt: skip
-    """The cumulative L1 penalty on the batch's features, after the batch's update:
-    a feature in several rows is owed the same, and a second application changes nothing."""
+    """The cumulative L1 penalty on the batch's features, after the batch's update.
+
+    Once per feature (``marks[j] == first`` once done; a second application
+    would change nothing, but cost as much), and without branches on the
+    weight's sign that keep the loop over classes from vectorising: measured
+    on 20,000 x 50,000 CSR, 20 classes, the elastic-net epoch took 2.8-3.1x
+    the L2 epoch with the scalar rule applied at every non-zero.
+    """
     n_params = weights_by_feature.shape[1]
+    inverse = 1.0 / shrink
     for i in range(m):
         row = order[first + i]
         for p in range(indptr[row], indptr[row + 1]):
             j = indices[p]
+            if marks[j] == first:
+                continue
+            marks[j] = first
             w = weights_by_feature[j]
             q = l1_applied[j]
             for c in range(n_params):
-                before = w[c]
-                w[c] = _cumulative_l1(before, q, c, total, shrink)
+                true = w[c] * shrink
+                positive = max(0.0, true - (total + q[c]))
+                negative = min(0.0, true + (total - q[c]))
+                moved = positive if true > 0.0 else (negative if true < 0.0 else 0.0)
+                q[c] += moved - true
+                new = moved * inverse
                 if tracks:
-                    average_sums[j, c] -= average_a * (float(w[c]) - float(before))
+                    average_sums[j, c] -= average_a * (new - float(w[c]))
+                w[c] = new
 
 
 @_jit
