@@ -141,9 +141,12 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
           optimum at a linear rate, at the cost of a plain SGD epoch on dense X.
         - "sgd": plain minibatch SGD, which reaches a noise floor around the
           optimum and relies on the schedule (or ``average``) to shrink it.
-        - "auto": "saga" for dense X, and for sparse X with at most twice as
-          many features as a batch has non-zeros (SAGA updates every weight at
-          every batch); "sgd" for wider sparse X, whose batches then stay O(nnz).
+        - "auto": "saga" for dense X; for sparse X, "saga" where the compiled
+          epoch runs it with lagged updates, O(nnz) a batch (numba installed,
+          large enough X, no momentum, averaging or L1 part), or where there
+          are at most twice as many features as a batch has non-zeros (the
+          numpy epoch updates every weight at every batch); else "sgd", whose
+          batches stay O(nnz).
 
         ``partial_fit`` always takes plain SGD steps: SAGA's memory needs the
         same rows again, a stream brings new ones.
