@@ -686,6 +686,9 @@ def sparse_epoch_chunk(
     x_dot_offsets = np.zeros(batch_size)
     # The batch (its first row) that last took each feature's L1 step.
     marks = np.full(weights_by_feature.shape[0] if l1 > 0.0 else 0, -1, dtype=np.int64)
+    # Plain SGD: no lagged SAGA steps for _sparse_logits to catch up.
+    no_means = np.empty((0, 0), dtype=weights_by_feature.dtype)
+    no_drift, no_steps = np.zeros(1), np.empty(0, dtype=np.int64)
     t = counters[0]
     n_averaged = counters[1]
     loss_sum = 0.0
@@ -695,6 +698,7 @@ def sparse_epoch_chunk(
         _sparse_logits(
             data, indices, indptr, order, first, m, weights_by_feature, shrink, intercept,
             offset, pending, offset_dot, offset_sq_norm, Z, x_dot_offsets,
+            no_means, no_drift, no_steps, 0,
         )  # fmt: skip
         batch_loss, status = _residual(Z, m, y, order, first, weights, scale, max_logit)
         if status == STATUS_OK and not math.isfinite(batch_loss):
@@ -749,24 +753,38 @@ def sparse_epoch_chunk(
 def _sparse_logits(
     data, indices, indptr, order, first, m, weights_by_feature, shrink, intercept,
     offset, pending, offset_dot, offset_sq_norm, Z, x_dot_offsets,
+    mean_by_feature, drift, last_step, k,
 ):  # fmt: skip
     """The logits of a batch of CSR rows, ``Z[:m]``, from the lazily scaled and
-    centred weights; each row's ``x . offset`` into ``x_dot_offsets``."""
+    centred weights; each row's ``x . offset`` into ``x_dot_offsets``.
+
+    For SAGA (``last_step`` not empty) each feature is first brought up to date
+    with step ``k``, its lagged mean-gradient steps (see
+    :func:`sparse_saga_epoch_chunk`), as it is read: one pass over the non-zeros.
+    """
     n_params = weights_by_feature.shape[1]
     zero = weights_by_feature.dtype.type(0)
     centred = offset.shape[0] > 0
+    lagged = last_step.shape[0] > 0
     for i in range(m):
         row = order[first + i]
         for c in range(n_params):
             Z[i, c] = zero
         x_dot_offset = 0.0
         for p in range(indptr[row], indptr[row + 1]):
+            j = indices[p]
             value = data[p]
-            w = weights_by_feature[indices[p]]
+            w = weights_by_feature[j]
+            if lagged and last_step[j] < k:
+                lag = drift[k] - drift[last_step[j]]
+                mean = mean_by_feature[j]
+                for c in range(n_params):
+                    w[c] -= lag * mean[c]
+                last_step[j] = k
             for c in range(n_params):
                 Z[i, c] += value * w[c]
             if centred:
-                x_dot_offset += value * offset[indices[p]]
+                x_dot_offset += value * offset[j]
         for c in range(n_params):
             Z[i, c] = Z[i, c] * shrink + intercept[c]
         if centred:
@@ -990,13 +1008,14 @@ def sparse_saga_epoch_chunk(
     shrink = shrinkage[0]
     centred = offset.shape[0] > 0
     x_dot_offsets = np.zeros(batch_size)
+    no_average = np.zeros(3)  # _rescale's average state, unused: no averaging here
     t = counters[0]
     k = step_state[0]
     loss_sum = 0.0
     n_seen = 0
     for first in range(start, stop, batch_size):
         m = min(batch_size, stop - first)
-        _saga_logits(
+        _sparse_logits(
             data, indices, indptr, order, first, m, weights_by_feature, shrink, intercept,
             offset, pending, offset_dot, offset_sq_norm, Z, x_dot_offsets,
             mean_by_feature, drift, last_step, k,
@@ -1018,7 +1037,8 @@ def sparse_saga_epoch_chunk(
             # Fold the scale into the weights: every feature up to date first, as
             # the drift of the features left behind is in the old scale's units.
             saga_catch_up(weights_by_feature, mean_by_feature, drift, last_step, k)
-            _rescale(weights_by_feature, offset_dot, shrink * decay, mean_by_feature, drift, False)
+            _rescale(weights_by_feature, offset_dot, shrink * decay, mean_by_feature,
+                     no_average, False)  # fmt: skip
             shrink = 1.0
         else:
             shrink *= decay
@@ -1048,44 +1068,6 @@ def sparse_saga_epoch_chunk(
         shrinkage[0] = shrink
         step_state[0] = k
     return loss_sum, n_seen, STATUS_OK
-
-
-@_jit
-def _saga_logits(
-    data, indices, indptr, order, first, m, weights_by_feature, shrink, intercept,
-    offset, pending, offset_dot, offset_sq_norm, Z, x_dot_offsets,
-    mean_by_feature, drift, last_step, k,
-):  # fmt: skip
-    """:func:`_sparse_logits`, each feature brought up to date with step ``k`` (its
-    lagged mean-gradient steps) as it is read: one pass over the batch's non-zeros."""
-    n_params = weights_by_feature.shape[1]
-    zero = weights_by_feature.dtype.type(0)
-    centred = offset.shape[0] > 0
-    for i in range(m):
-        row = order[first + i]
-        for c in range(n_params):
-            Z[i, c] = zero
-        x_dot_offset = 0.0
-        for p in range(indptr[row], indptr[row + 1]):
-            j = indices[p]
-            value = data[p]
-            w = weights_by_feature[j]
-            if last_step[j] < k:
-                lag = drift[k] - drift[last_step[j]]
-                mean = mean_by_feature[j]
-                for c in range(n_params):
-                    w[c] -= lag * mean[c]
-                last_step[j] = k
-            for c in range(n_params):
-                Z[i, c] += value * w[c]
-            if centred:
-                x_dot_offset += value * offset[j]
-        for c in range(n_params):
-            Z[i, c] = Z[i, c] * shrink + intercept[c]
-        if centred:
-            x_dot_offsets[i] = x_dot_offset
-            for c in range(n_params):
-                Z[i, c] -= (x_dot_offset - offset_sq_norm) * pending[c] + shrink * offset_dot[c]
 
 
 @_jit
