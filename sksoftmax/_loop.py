@@ -28,7 +28,7 @@ from ._array_api import objective_in_chunks
 from ._engine import MAX_LOGIT, DivergenceError
 from ._optim import SAGAMemory
 from ._penalty import Penalty
-from ._training import Snapshot, StoppingRule
+from ._training import Extrapolation, Snapshot, StoppingRule
 
 
 class EpochRunner:
@@ -192,8 +192,13 @@ class FitLoop:
         self.early_stopping = validation_rows is not None
         est = self.est
         self.start, _ = self.objective()
+        self.extrapolation = Extrapolation() if self._accelerates() else None
         self.rule = StoppingRule(
-            est.tol, est.n_iter_no_change, self.start, extrapolate=run.saga is not None
+            est.tol,
+            est.n_iter_no_change,
+            self.start,
+            extrapolate=run.saga is not None,
+            window=1 if self.extrapolation is None else 2 * self.extrapolation.every,
         )
         self.score_rule = StoppingRule(est.tol, est.n_iter_no_change, np.inf, relative=False)
         self.recoverable = est.learning_rate == "adaptive"
@@ -226,6 +231,43 @@ class FitLoop:
             logits=self.run.engine.logits_function(coef),
         )
 
+    def _accelerates(self):
+        """Whether the epochs' iterates are extrapolated (:class:`Extrapolation`).
+
+        For SAGA's plain steps, whose iterates converge linearly to the optimum:
+        not plain SGD (its iterates wander at a noise floor), not momentum or
+        averaging (their buffers belong to the iterates left behind), not an
+        L1 part (a combination of sparse iterates is not sparse).
+        """
+        optimizer = self.optimizer
+        return (
+            self.run.saga is not None
+            and not optimizer.momentum
+            and not optimizer.averaging
+            and not Penalty.of(self.est).l1
+        )
+
+    def _extrapolate(self, value, max_logit):
+        """After an epoch: record its weights and, once a cycle is complete, move to
+        the extrapolated weights where their objective is lower. Returns the
+        objective and the largest logit of the weights the epoch leaves, and
+        whether they are the extrapolated ones."""
+        extrapolation, params = self.extrapolation, self.state.params
+        if not extrapolation.record(params):
+            return value, max_logit, False
+        point = extrapolation.point()
+        if point is None:
+            return value, max_logit, False
+        extrapolation.load(point, params)
+        there, there_logit = self.objective()
+        if there < value and there_logit < MAX_LOGIT:
+            extrapolation.accepted(point)
+            return there, there_logit, True
+        last = extrapolation.iterates[-1]
+        extrapolation.load(last, params)
+        extrapolation.accepted(last)  # a new cycle from the epoch's own weights
+        return value, max_logit, False
+
     def fit(self):
         """Run the epochs, leave the returned weights in the state, and warn."""
         for _ in range(self.est.max_iter):
@@ -249,8 +291,11 @@ class FitLoop:
         if blew_up:
             self._back_off()
             return True
+        jumped = False
+        if self.extrapolation is not None and not run.interrupted:
+            value, max_logit, jumped = self._extrapolate(value, max_logit)
         self.state.loss_curve.append(value)
-        improved = self.rule.update(value, self.state.n_iter)
+        improved = self.rule.update(value, self.state.n_iter, jumped)
         if run.interrupted:
             if improved and self.best is not None:
                 self.best = Snapshot(self.state.params, self.optimizer)
@@ -284,10 +329,15 @@ class FitLoop:
     def _back_off(self):
         """After a blow-up of the adaptive step: the best weights, a step 5x smaller."""
         self.blow_ups += 1
-        self.run.restore(self.best)
+        self._restore_best()
         self.optimizer.stalled()
         self.rule.restart()
         self.state.loss_curve.append(self.rule.best)
+
+    def _restore_best(self):
+        self.run.restore(self.best)
+        if self.extrapolation is not None:
+            self.extrapolation.restart()
 
     def _keep_if_best(self, improved, value):
         """Snapshot the weights when they are the best so far (on the watched score)."""
@@ -326,7 +376,7 @@ class FitLoop:
             self.est._warn_rose(optimizer, rule, value)
             return False
         if rose:
-            self.run.restore(self.best)
+            self._restore_best()
         noisy = self.run.saga is None or (watched is rule and rule.swings())
         if (rose or noisy) and optimizer.stalled():
             watched.restart()

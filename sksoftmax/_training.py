@@ -7,8 +7,11 @@ worse than it reached, nor calls a rising objective "converged".
 """
 
 import copy
+import math
 
 import numpy as np
+
+from ._array_api import is_xp, namespace_of, to_device, to_host
 
 
 class Snapshot:
@@ -63,12 +66,25 @@ class StoppingRule:
         noise floor that only a smaller step lowers, so the extrapolated gain
         kept the adaptive step from shrinking (on a text-like CSR problem,
         26x longer to a gap of 1e-3).
+    window : int, default=1
+        With extrapolated iterates (:class:`Extrapolation`): once a jump was
+        taken, the decrease over the last ``window`` epochs counts as a gain
+        too. Between jumps the epochs crawl (measured on iris at alpha=1e-4:
+        2e-5 an epoch, then a jump of 8e-4), and the rule on each epoch alone
+        stopped 1e-3 above the optimum. The window reaches back no further than
+        the first jump: over the first epochs' fall it kept a CSR fit that had
+        converged in 4 epochs going for 16. (Counting the jumps' gains alone
+        stopped iris 1e-3 above the optimum again: its crawl is the progress.)
     """
 
-    def __init__(self, tol, n_iter_no_change, start, relative=True, extrapolate=True):
+    def __init__(
+        self, tol, n_iter_no_change, start, relative=True, extrapolate=True, window=1
+    ):
         self.tol = tol
         self.relative = relative
         self.extrapolate = extrapolate
+        self.window = int(window)
+        self.first_jump = None  # index in history of the value before the first jump
         self.n_iter_no_change = n_iter_no_change
         self.start = start
         self.best = start
@@ -76,12 +92,20 @@ class StoppingRule:
         self.no_improvement = 0
         self.history = [start]
 
-    def update(self, value, epoch):
-        """Record the objective after ``epoch``; return True when it is the best so far."""
+    def update(self, value, epoch, jumped=False):
+        """Record the objective after ``epoch``; return True when it is the best so far.
+
+        ``jumped``: ``value`` is at the extrapolated weights the epoch moved to.
+        """
+        if jumped and self.first_jump is None:
+            self.first_jump = len(self.history) - 1
         if self.tol is None:
             improved = False
         elif self.relative:
             gain = self.left_to_gain(value) if self.extrapolate else self.best - value
+            if self.first_jump is not None:
+                since = max(len(self.history) - self.window, self.first_jump)
+                gain = max(gain, self.history[since] - value)
             improved = gain >= self.tol * abs(self.best)
         else:
             improved = value < self.best - self.tol
@@ -148,3 +172,103 @@ class StoppingRule:
 
     def restart(self):
         self.no_improvement = 0
+
+
+class Extrapolation:
+    r"""Regularised nonlinear acceleration of the epochs' iterates (RNA).
+
+    Scieur, d'Aspremont and Bach (2016, "Regularized nonlinear acceleration";
+    2017, "Nonlinear acceleration of stochastic algorithms", where it
+    accelerates SAGA and SVRG): from the iterates :math:`x_0, \dots, x_k` at the
+    end of the last ``k`` epochs, with differences :math:`R = [x_1 - x_0,
+    \dots, x_k - x_{k-1}]`, the weights
+
+    .. math::
+
+        c = \frac{z}{\mathbf{1}^\top z}, \qquad
+        \Bigl(\frac{R^\top R}{\|R^\top R\|_2} + \lambda I\Bigr) z = \mathbf{1}
+
+    combine them into :math:`\sum_i c_i x_i` (over :math:`x_1 \dots x_k`), the
+    affine combination whose differences nearly cancel: for a linearly
+    converging iteration it is the limit along the ``k`` slowest directions.
+    The caller evaluates the objective there and keeps the point only where it
+    is lower, so a bad extrapolation costs one pass of logits and nothing else;
+    either way the next cycle starts from the weights kept (:meth:`accepted`),
+    so that is one objective per ``every`` epochs at most. (Sliding the window
+    on after a refusal tried again at every epoch, mostly in vain.)
+    What it buys is measured where SAGA is slowest, nearly separable data at
+    a weak penalty: standardised iris / wine / breast_cancer / digits at
+    alpha=1e-4 went from 0.4-2% above the optimum after 1000 epochs to within
+    1e-4 of it in a few hundred (``every=5``; at 2 and 3 the extrapolations
+    fitted the noise of single epochs, at 8 they came too seldom).
+
+    The cost is ``every + 1`` float64 copies of the weights and, every
+    ``every`` epochs, ``every**2`` dot products over them plus one objective.
+
+    Parameters
+    ----------
+    every : int, default=5
+        Epochs between extrapolations (``k``).
+    regularisation : float, default=1e-8
+        :math:`\lambda`, relative to the norm of :math:`R^\top R`.
+    """
+
+    def __init__(self, every=5, regularisation=1e-8):
+        self.every = int(every)
+        self.regularisation = float(regularisation)
+        self.iterates = []
+
+    def record(self, params):
+        """Keep a copy of the weights after an epoch; True when an extrapolation is due."""
+        # On the host, in float64: the weights of array-API inputs too (a copy of
+        # the weights per epoch, small next to the epoch's pass over X).
+        flat = np.concatenate(
+            [np.asarray(to_host(p), dtype=np.float64).ravel(_order(p)) for p in params]
+        )
+        self.iterates = [*self.iterates[-self.every :], flat]
+        return len(self.iterates) == self.every + 1
+
+    def point(self):
+        """The extrapolated weights, flat; None where the system is degenerate."""
+        iterates = np.asarray(self.iterates)
+        differences = np.diff(iterates, axis=0)
+        gram = differences @ differences.T
+        norm = np.linalg.norm(gram, 2)
+        if not (np.isfinite(norm) and norm > 0):
+            return None
+        gram /= norm
+        gram.flat[:: len(gram) + 1] += self.regularisation
+        try:
+            z = np.linalg.solve(gram, np.ones(len(gram)))
+        except np.linalg.LinAlgError:
+            return None
+        if not (np.isfinite(z).all() and z.sum() != 0):
+            return None
+        return (z / z.sum()) @ iterates[1:]
+
+    def load(self, flat, params):
+        """Write flat weights (from :meth:`point` or the last record) into ``params``."""
+        start = 0
+        for p in params:
+            size = math.prod(p.shape)
+            values = flat[start : start + size].reshape(tuple(p.shape), order=_order(p))
+            p[...] = to_device(values, *namespace_of(p), dtype=p.dtype) if is_xp(p) else values
+            start += size
+
+    def accepted(self, flat):
+        """``flat`` is the iterate kept (extrapolated or not): the next cycle starts from it."""
+        self.iterates = [flat]
+
+    def restart(self):
+        """Forget the iterates (the weights were set back elsewhere)."""
+        self.iterates = []
+
+
+def _order(array):
+    """The order of ``array``'s memory ("F" for coef kept Fortran-ordered), for copies
+    that read and write it in place."""
+    flags = getattr(array, "flags", None)  # None: an array-API array, C-ordered
+    fortran = (
+        flags is not None and array.ndim > 1 and flags.f_contiguous and not flags.c_contiguous
+    )
+    return "F" if fortran else "C"

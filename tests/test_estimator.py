@@ -18,7 +18,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import logsumexp
 from sklearn.base import clone
 from sklearn.datasets import load_iris
-from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
 from sklearn.pipeline import Pipeline
@@ -27,13 +27,15 @@ from sklearn.utils import compute_class_weight
 
 import sksoftmax._softmax_regressor as softmax_module
 from sksoftmax import SoftmaxRegressor
+from sksoftmax._loss import objective
 
 pytestmark = pytest.mark.usefixtures("blas_single_thread")
 
 
 # Deterministic full-batch gradient descent: sample weights act exactly as
 # repeated rows and zero weights as removed rows.
-FULL_BATCH = dict(
+FULL_BATCH = dict(  # full-batch gradient descent
+    solver="sgd",
     batch_size=1_000_000,
     shuffle=False,
     learning_rate="constant",
@@ -77,12 +79,10 @@ def test_defaults_as_accurate_as_logistic_regression(name):
         warnings.simplefilter("always")
         clf = SoftmaxRegressor(random_state=0).fit(X_train, y_train)
     assert clf.score(X_test, y_test) >= reference - 0.01
-    # Known shortfall (the default alpha=1e-4 on these small, nearly separable
-    # sets): 1000 epochs do not bring SAGA within tol of the optimum, and the fit
-    # says so rather than passing for converged. Nothing else is warned.
-    categories = {w.category for w in caught}
-    assert categories <= {ConvergenceWarning}
-    assert (ConvergenceWarning in categories) == (clf.n_iter_ == clf.max_iter)
+    # The default alpha=1e-4 makes these small sets nearly separable; the fit
+    # still converges (the extrapolated SAGA iterates), and warns of nothing.
+    assert not caught
+    assert clf.n_iter_ < clf.max_iter
 
 
 # ------------------------------------------------------------ composition
@@ -590,12 +590,22 @@ def test_trains_and_predicts_in_input_dtype(iris, monkeypatch, dtype, sparse):
 
 
 def test_float32_model_close_to_float64_model(iris):
+    """Epoch for epoch, plain steps in float32 follow float64's. The default fit
+    extrapolates SAGA's iterates, which amplifies rounding (the trajectories part
+    after a few cycles: 1.4e-3 in predict_proba after 30 epochs on iris), so there
+    the two land at the same objective rather than on the same path."""
     X, y = iris
-    params = dict(random_state=0, max_iter=30, tol=None)
+    params = dict(random_state=0, max_iter=30, tol=None, solver="sgd")
     single = SoftmaxRegressor(**params).fit(X.astype(np.float32), y)
     double = SoftmaxRegressor(**params).fit(X, y)
     assert_allclose(single.coef_, double.coef_, rtol=1e-3, atol=1e-4)
     assert_allclose(single.predict_proba(X), double.predict_proba(X), atol=1e-4)
+    single = SoftmaxRegressor(random_state=0).fit(X.astype(np.float32), y)
+    double = SoftmaxRegressor(random_state=0).fit(X, y)
+    f_single = objective(single.coef_.astype(np.float64), single.intercept_, X, y, alpha=1e-4)
+    f_double = objective(double.coef_, double.intercept_, X, y, alpha=1e-4)
+    assert f_single == pytest.approx(f_double, rel=1e-3)
+    assert single.coef_.dtype == np.float32
 
 
 def test_integer_input_trains_in_float64(iris):

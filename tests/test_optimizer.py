@@ -164,7 +164,13 @@ def test_momentum_and_nesterov_updates_follow_torch_formulas():
 def test_momentum_reaches_a_loss_in_fewer_epochs():
     X, y = standardised("digits")
     common = dict(
-        learning_rate="constant", eta0=0.002, alpha=1e-3, max_iter=40, tol=None, random_state=0
+        learning_rate="constant",
+        eta0=0.002,
+        alpha=1e-3,
+        max_iter=40,
+        tol=None,
+        random_state=0,
+        solver="sgd",  # momentum against plain SGD steps
     )
     curves = {
         name: SoftmaxRegressor(**common, **kw).fit(X, y).loss_curve_
