@@ -256,16 +256,14 @@ class FitLoop:
         if not extrapolation.record(params):
             return value, max_logit, False
         point = extrapolation.point()
-        if point is None:
-            return value, max_logit, False
-        extrapolation.load(point, params)
-        there, there_logit = self.objective()
-        if there < value and there_logit < MAX_LOGIT:
-            extrapolation.accepted(point)
-            return there, there_logit, True
-        last = extrapolation.iterates[-1]
-        extrapolation.load(last, params)
-        extrapolation.accepted(last)  # a new cycle from the epoch's own weights
+        if point is not None:
+            extrapolation.load(point, params)
+            there, there_logit = self.objective()
+            if there < value and there_logit < MAX_LOGIT:
+                extrapolation.accepted(point)
+                return there, there_logit, True
+            extrapolation.load(extrapolation.last, params)
+        extrapolation.accepted(extrapolation.last)  # a new cycle from the epoch's weights
         return value, max_logit, False
 
     def fit(self):
@@ -380,6 +378,8 @@ class FitLoop:
         noisy = self.run.saga is None or (watched is rule and rule.swings())
         if (rose or noisy) and optimizer.stalled():
             watched.restart()
+            if self.extrapolation is not None:  # iterates of one step size per cycle
+                self.extrapolation.restart()
             return True
         return False
 

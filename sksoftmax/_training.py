@@ -68,8 +68,10 @@ class StoppingRule:
         26x longer to a gap of 1e-3).
     window : int, default=1
         With extrapolated iterates (:class:`Extrapolation`): once a jump was
-        taken, the decrease over the last ``window`` epochs counts as a gain
-        too. Between jumps the epochs crawl (measured on iris at alpha=1e-4:
+        taken, the decrease of the best over the last ``window`` epochs counts
+        as a gain too (of the best: an objective that swings or rises is no
+        progress, however far above it stood ``window`` epochs before).
+        Between jumps the epochs crawl (measured on iris at alpha=1e-4:
         2e-5 an epoch, then a jump of 8e-4), and the rule on each epoch alone
         stopped 1e-3 above the optimum. The window reaches back no further than
         the first jump: over the first epochs' fall it kept a CSR fit that had
@@ -85,6 +87,7 @@ class StoppingRule:
         self.extrapolate = extrapolate
         self.window = int(window)
         self.first_jump = None  # index in history of the value before the first jump
+        self.bests = [start]  # the best so far after each entry of history
         self.n_iter_no_change = n_iter_no_change
         self.start = start
         self.best = start
@@ -105,11 +108,12 @@ class StoppingRule:
             gain = self.left_to_gain(value) if self.extrapolate else self.best - value
             if self.first_jump is not None:
                 since = max(len(self.history) - self.window, self.first_jump)
-                gain = max(gain, self.history[since] - value)
+                gain = max(gain, self.bests[since] - min(self.best, value))
             improved = gain >= self.tol * abs(self.best)
         else:
             improved = value < self.best - self.tol
         self.history.append(value)
+        self.bests.append(min(self.best, value))
         self.no_improvement = 0 if improved else self.no_improvement + 1
         if value < self.best:
             self.best, self.best_epoch = value, epoch
@@ -188,22 +192,25 @@ class Extrapolation:
         c = \frac{z}{\mathbf{1}^\top z}, \qquad
         \Bigl(\frac{R^\top R}{\|R^\top R\|_2} + \lambda I\Bigr) z = \mathbf{1}
 
-    combine them into :math:`\sum_i c_i x_i` (over :math:`x_1 \dots x_k`), the
-    affine combination whose differences nearly cancel: for a linearly
-    converging iteration it is the limit along the ``k`` slowest directions.
-    The caller evaluates the objective there and keeps the point only where it
-    is lower, so a bad extrapolation costs one pass of logits and nothing else;
-    either way the next cycle starts from the weights kept (:meth:`accepted`),
-    so that is one objective per ``every`` epochs at most. (Sliding the window
-    on after a refusal tried again at every epoch, mostly in vain.)
-    What it buys is measured where SAGA is slowest, nearly separable data at
-    a weak penalty: standardised iris / wine / breast_cancer / digits at
-    alpha=1e-4 went from 0.4-2% above the optimum after 1000 epochs to within
-    1e-4 of it in a few hundred (``every=5``; at 2 and 3 the extrapolations
-    fitted the noise of single epochs, at 8 they came too seldom).
+    combine them into :math:`\sum_i c_i x_{i+1}`, the affine combination whose
+    differences nearly cancel: for a linearly converging iteration it is the
+    limit along the ``k`` slowest directions. The caller evaluates the
+    objective there and keeps the point only where it is lower, so a bad
+    extrapolation costs one pass of logits and nothing else; either way the
+    next cycle starts from the weights kept (:meth:`accepted`), so that is one
+    objective per ``every`` epochs at most. (Sliding the window on after a
+    refusal tried again at every epoch, mostly in vain.) What it buys is
+    measured where SAGA is slowest, nearly separable data at a weak penalty:
+    standardised iris / wine / breast_cancer / digits at alpha=1e-4 went from
+    0.4-2% above the optimum after 1000 epochs to within 4e-4 of it in 159-756
+    epochs (``every=5``; at 2 and 3 the extrapolations fitted the noise of
+    single epochs, at 8 they came too seldom).
 
-    The cost is ``every + 1`` float64 copies of the weights and, every
-    ``every`` epochs, ``every**2`` dot products over them plus one objective.
+    Only the last iterate and the ``k`` differences are kept, as ``every + 1``
+    float64 rows of the weights' size (the point is :math:`x_k - \sum_j C_j
+    r_j` with :math:`C_j = \sum_{i<j} c_i`): keeping the iterates and
+    differencing them made 18 such copies at the peak. Every ``every``
+    epochs: ``every**2`` dot products over them, and one objective.
 
     Parameters
     ----------
@@ -216,22 +223,34 @@ class Extrapolation:
     def __init__(self, every=5, regularisation=1e-8):
         self.every = int(every)
         self.regularisation = float(regularisation)
-        self.iterates = []
+        self.last = None  # the last iterate, flat, float64
+        self.differences = None  # (every, n_weights): rows 0 .. count - 1 in use
+        self.count = 0
 
     def record(self, params):
-        """Keep a copy of the weights after an epoch; True when an extrapolation is due."""
-        # On the host, in float64: the weights of array-API inputs too (a copy of
-        # the weights per epoch, small next to the epoch's pass over X).
-        flat = np.concatenate(
-            [np.asarray(to_host(p), dtype=np.float64).ravel(_order(p)) for p in params]
-        )
-        self.iterates = [*self.iterates[-self.every :], flat]
-        return len(self.iterates) == self.every + 1
+        """Note the weights after an epoch; True when an extrapolation is due."""
+        sizes = [math.prod(p.shape) for p in params]
+        if self.last is None or self.last.shape[0] != sum(sizes):
+            self.last = np.empty(sum(sizes))
+            self.differences = np.empty((self.every, sum(sizes)))
+            self.count = -1  # no previous iterate to take a difference from
+        row = self.differences[self.count] if self.count >= 0 else None
+        start = 0
+        for p, size in zip(params, sizes, strict=True):
+            # On the host, in float64: the weights of array-API inputs too (a copy
+            # of the weights per epoch, small next to the epoch's pass over X).
+            flat = np.asarray(to_host(p), dtype=np.float64).ravel(_order(p))
+            part = slice(start, start + size)
+            if row is not None:
+                np.subtract(flat, self.last[part], out=row[part])
+            self.last[part] = flat
+            start += size
+        self.count += 1
+        return self.count == self.every
 
     def point(self):
         """The extrapolated weights, flat; None where the system is degenerate."""
-        iterates = np.asarray(self.iterates)
-        differences = np.diff(iterates, axis=0)
+        differences = self.differences[: self.count]
         gram = differences @ differences.T
         norm = np.linalg.norm(gram, 2)
         if not (np.isfinite(norm) and norm > 0):
@@ -244,10 +263,12 @@ class Extrapolation:
             return None
         if not (np.isfinite(z).all() and z.sum() != 0):
             return None
-        return (z / z.sum()) @ iterates[1:]
+        c = z / z.sum()
+        before = np.concatenate(([0.0], np.cumsum(c)[:-1]))  # C_j = sum of c_i, i < j
+        return self.last - before @ differences
 
     def load(self, flat, params):
-        """Write flat weights (from :meth:`point` or the last record) into ``params``."""
+        """Write flat weights (from :meth:`point`, or :attr:`last`) into ``params``."""
         start = 0
         for p in params:
             size = math.prod(p.shape)
@@ -257,11 +278,14 @@ class Extrapolation:
 
     def accepted(self, flat):
         """``flat`` is the iterate kept (extrapolated or not): the next cycle starts from it."""
-        self.iterates = [flat]
+        if flat is not self.last:
+            self.last[...] = flat
+        self.count = 0
 
     def restart(self):
         """Forget the iterates (the weights were set back elsewhere)."""
-        self.iterates = []
+        self.last = self.differences = None
+        self.count = 0
 
 
 def _order(array):

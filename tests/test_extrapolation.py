@@ -13,11 +13,13 @@ import pytest
 import scipy.sparse as sp
 from _data import standardised
 from numpy.testing import assert_array_equal
+from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 
+import sksoftmax._engine as engine_module
 import sksoftmax._loop as loop_module
 from sksoftmax import SoftmaxRegressor
-from sksoftmax._training import Extrapolation
+from sksoftmax._training import Extrapolation, StoppingRule
 
 
 @pytest.mark.parametrize("seed", range(10))
@@ -40,7 +42,7 @@ def test_recovers_the_fixed_point_of_a_linear_iteration(seed):
         x = A @ x + b
     assert due == [False] * 5 + [True]
     scale = np.linalg.norm(fixed_point)
-    last_error = np.linalg.norm(exact.iterates[-1] - fixed_point)
+    last_error = np.linalg.norm(exact.last - fixed_point)
     assert last_error > 5e-2 * scale
     assert np.linalg.norm(exact.point() - fixed_point) < 1e-5 * scale
     assert np.linalg.norm(default.point() - fixed_point) < 0.1 * last_error
@@ -68,7 +70,7 @@ def test_record_and_load_round_trip_in_place(dtype, order):
     extrapolation.record(params)
     for p in params:
         p[...] = 0
-    extrapolation.load(extrapolation.iterates[-1], params)
+    extrapolation.load(extrapolation.last, params)
     assert params[0] is coef and params[1] is intercept
     assert coef.flags.f_contiguous == (order == "F")
     for p, s in zip(params, saved, strict=True):
@@ -109,9 +111,6 @@ def test_which_fits_extrapolate(monkeypatch, params, sparse, extrapolates):
         warnings.simplefilter("ignore", ConvergenceWarning)
         SoftmaxRegressor(random_state=0, max_iter=12, **params).fit(X, y)
     assert (_Counting.records > 0) == extrapolates
-    _Counting.records = 0
-    SoftmaxRegressor(random_state=0, **params).partial_fit(X, y, classes=np.unique(y))
-    assert _Counting.records == 0  # partial_fit takes single epochs of plain SGD
 
 
 def test_a_worse_point_is_refused_and_changes_nothing(monkeypatch):
@@ -124,7 +123,7 @@ def test_a_worse_point_is_refused_and_changes_nothing(monkeypatch):
 
     def far_off(self):
         refused.append(True)
-        return 50.0 * self.iterates[-1]
+        return 50.0 * self.last
 
     monkeypatch.setattr(Extrapolation, "point", far_off)
     tried = SoftmaxRegressor(**params).fit(X, y)
@@ -149,3 +148,148 @@ def test_the_extrapolation_is_what_lands_a_weak_penalty(monkeypatch):
         plain = SoftmaxRegressor(random_state=0).fit(X, y)
     assert accelerated.n_iter_ < plain.n_iter_ == 1000
     assert accelerated.best_loss_ < plain.best_loss_
+
+
+def test_memory_is_the_last_iterate_and_the_differences():
+    """every + 1 float64 rows of the weights' size, whatever the weights' dtype;
+    the point is the combination of the iterates themselves."""
+    rng = np.random.default_rng(0)
+    extrapolation = Extrapolation(every=3)
+    iterates = [rng.normal(size=(2, 4)).astype(np.float32) for _ in range(4)]
+    for coef in iterates:
+        extrapolation.record([coef])
+    assert extrapolation.last.nbytes + extrapolation.differences.nbytes == 4 * 8 * 8
+    flat = np.array([x.ravel() for x in iterates], dtype=np.float64)
+    differences = np.diff(flat, axis=0)
+    gram = differences @ differences.T
+    z = np.linalg.solve(gram / np.linalg.norm(gram, 2) + 1e-8 * np.eye(3), np.ones(3))
+    np.testing.assert_allclose(extrapolation.point(), (z / z.sum()) @ flat[1:], rtol=1e-9)
+
+
+def _rule_after(values, jumped_at=None, window=10):
+    """A StoppingRule fed ``values`` (the first is the start); the epoch of the
+    first stall, or None."""
+    rule = StoppingRule(1e-4, 5, values[0], window=window)
+    for epoch, value in enumerate(values[1:], start=1):
+        rule.update(value, epoch, jumped=epoch == jumped_at)
+        if rule.stalled():
+            return epoch
+    return None
+
+
+FALL = [1.5, 1.2, 1.1, 1.05, 1.0]
+
+
+def test_the_crawl_between_jumps_counts_once_a_jump_was_taken():
+    """The shape of iris at alpha=1e-4: each cycle a jump of 2e-4, a rise of
+    1.5e-4 (SAGA's memory is stale after the jump), a crawl of 1e-5 an epoch.
+    Epoch by epoch that is a swinging plateau, and the rule alone stalled
+    (iris: 1e-3 above the optimum); over a window of two cycles the best falls
+    1.6e-4, more than tol, and the fit goes on."""
+    values, jumps, value = list(FALL), [], FALL[-1]
+    for _ in range(8):
+        for step in [-2e-4, 1.5e-4, -1e-5, -1e-5, -1e-5]:
+            value += step
+            values.append(value)
+        jumps.append(len(values) - 5)
+    rule_alone = StoppingRule(1e-4, 5, values[0])
+    with_jumps = StoppingRule(1e-4, 5, values[0], window=10)
+    stalled_alone = stalled_with_jumps = None
+    for epoch, value in enumerate(values[1:], start=1):
+        rule_alone.update(value, epoch)
+        with_jumps.update(value, epoch, jumped=epoch in jumps)
+        if rule_alone.stalled() and stalled_alone is None:
+            stalled_alone = epoch
+        if with_jumps.stalled() and stalled_with_jumps is None:
+            stalled_with_jumps = epoch
+    assert stalled_alone is not None and stalled_alone < 20
+    assert stalled_with_jumps is None
+
+
+@pytest.mark.parametrize("period", [2, 3])
+def test_a_swing_after_a_jump_still_stalls(period):
+    """An objective that swings and never beats its best is no progress, however
+    far above it stood a window ago: after a jump the rule stalls within the
+    window and the patience (a window of raw values never stalled a period-3
+    swing)."""
+    swing = [1.0 + 1e-3 * (1 + k % period) for k in range(60)]
+    assert _rule_after(FALL + swing) is not None
+    stalled = _rule_after(FALL + swing, jumped_at=4)
+    assert stalled is not None and stalled <= len(FALL) + 10 + 5
+
+
+def test_a_rise_after_a_jump_is_no_gain():
+    rises = [1.0 + 1e-2 * k for k in range(1, 30)]
+    stalled = _rule_after(FALL + rises, jumped_at=4)
+    assert stalled is not None and stalled <= len(FALL) + 10 + 5
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(
+    "sparse, params",
+    [(False, {}), (True, {}), (True, {"fit_intercept": False}), (True, {"early_stopping": True})],
+)
+def test_compiled_epochs_jump_as_the_numpy_epochs_do(monkeypatch, sparse, params, dtype):
+    """The weights written between epochs are what the compiled epochs start from
+    (they keep nothing of the weights across epochs: the sparse one's lagged
+    steps, lazy scale and centring are settled at each epoch's end): with jumps
+    taken, the compiled fit follows the numpy one epoch for epoch."""
+    pytest.importorskip("numba")
+    X, y = load_digits(return_X_y=True)
+    X = (X / 16.0).astype(dtype)
+    X = sp.csr_matrix(X) if sparse else X
+    fit = dict(random_state=0, max_iter=16, tol=None, alpha=1e-4, **params)
+    jumps = []
+    original = loop_module.FitLoop._extrapolate
+
+    def spy(self, value, max_logit):
+        result = original(self, value, max_logit)
+        jumps.append(result[2])
+        return result
+
+    monkeypatch.setattr(loop_module.FitLoop, "_extrapolate", spy)
+    paths = []
+    original_path = engine_module.EpochEngine.path
+
+    def path(self, *args, **kwargs):
+        paths.append(original_path(self, *args, **kwargs))
+        return paths[-1]
+
+    monkeypatch.setattr(engine_module.EpochEngine, "path", path)
+    monkeypatch.setattr(engine_module, "COMPILED_MIN_SIZE", 0)
+    monkeypatch.setattr(engine_module, "COMPILED_MIN_NNZ", 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        compiled = SoftmaxRegressor(**fit).fit(X, y)
+    assert set(paths) == {"compiled sparse saga" if sparse else "compiled dense"}
+    assert sum(jumps) >= 2
+    monkeypatch.setenv("SKSOFTMAX_NUMBA", "0")
+    paths.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reference = SoftmaxRegressor(**fit).fit(X, y)
+    assert set(paths) == {"numpy"}
+    rtol = 1e-9 if dtype == np.float64 else 1e-3
+    np.testing.assert_allclose(compiled.loss_curve_, reference.loss_curve_, rtol=rtol)
+    np.testing.assert_allclose(
+        compiled.predict_proba(X), reference.predict_proba(X), atol=10 * rtol
+    )
+
+
+def test_going_back_to_the_best_weights_restarts_the_extrapolation(monkeypatch):
+    """After the adaptive step blows up, the fit goes back to its best weights:
+    the next cycle starts there, not from iterates it left behind."""
+    restarts = []
+    original = Extrapolation.restart
+
+    def restart(self):
+        restarts.append(True)
+        original(self)
+
+    monkeypatch.setattr(Extrapolation, "restart", restart)
+    X, y = standardised("iris")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = SoftmaxRegressor(random_state=0, eta0=1e4, max_iter=30).fit(X, y)
+    assert restarts
+    assert model.best_loss_ < model.loss_curve_[0]
