@@ -13,11 +13,11 @@ How each system is traced:
 - SoftmaxRegressor: one ``fit`` with ``verbose=1``; its ``loss_curve_`` is the
   exact objective at the returned weights after every epoch (tested against
   ``sksoftmax._loss.objective``) and the verbose lines time each epoch. Its
-  defaults, and the defaults at ``tol=1e-5`` (the documented setting for a gap
-  of 1e-4; ``average=True`` at ``tol=1e-5`` was that setting before the
-  iterates were extrapolated, and averaging is not extrapolated: on the quick
-  sparse workload at alpha=1e-4 it took 29 s to a gap of 1e-3 where the
-  defaults took 0.7 s).
+  defaults, and the defaults at ``tol=1e-5`` (the same fit with a later stop;
+  ``average=True`` at ``tol=1e-5`` was this row before SAGA's iterates were
+  extrapolated, and averaging is not extrapolated: on the quick sparse
+  workload at alpha=1e-4 it took 29 s to a gap of 1e-3 where the defaults took
+  0.7 s).
 - LogisticRegression (lbfgs, newton-cholesky, sag, saga): a fit from scratch at
   each ``max_iter`` of a geometric ladder, timed and evaluated.
 - MLPClassifier((), adam) and SGDClassifier(log_loss), for reference: one
@@ -37,7 +37,7 @@ anything is timed: numba's first call in a process reads its cache or compiles.
 
 Usage::
 
-    python benchmarks/time_to_optimum.py            # full run (about an hour)
+    python benchmarks/time_to_optimum.py            # full run (about 50 minutes)
     python benchmarks/time_to_optimum.py --quick    # under 2 minutes
 
 Prints the table and writes ``benchmarks/results/time_to_optimum.json``.
