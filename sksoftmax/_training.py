@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from ._array_api import is_xp, namespace_of, to_device, to_host
+from ._optim import _f_ordered
 
 
 class Snapshot:
@@ -291,8 +292,5 @@ class Extrapolation:
 def _order(array):
     """The order of ``array``'s memory ("F" for coef kept Fortran-ordered), for copies
     that read and write it in place."""
-    flags = getattr(array, "flags", None)  # None: an array-API array, C-ordered
-    fortran = (
-        flags is not None and array.ndim > 1 and flags.f_contiguous and not flags.c_contiguous
-    )
-    return "F" if fortran else "C"
+    numpy = getattr(array, "flags", None) is not None  # else an array-API array, C-ordered
+    return "F" if numpy and _f_ordered(array) else "C"
