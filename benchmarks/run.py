@@ -890,11 +890,13 @@ def run(args):
             mem_frac=mem / csr_nbytes(Xd),
             note="test: 2000 held-out rows",
         )
-    # Averaging is kept lazily by the sparse epochs (O(nnz) a batch); momentum moves
-    # every weight at every step and takes the numpy epoch's dense update.
+    # Averaging and momentum are kept lazily by the compiled sparse epochs (O(nnz)
+    # a batch); momentum with averaging takes the numpy epoch's dense update.
     for label, params in [
         ("average=True", dict(average=True)),
         ("momentum=0.9", dict(momentum=0.9)),
+        ("momentum=0.9, nesterov", dict(momentum=0.9, nesterov=True)),
+        ("momentum=0.9, average=True", dict(momentum=0.9, average=True)),
     ]:
         say(f"sparse SoftmaxRegressor {label}")
         samples, est = per_epoch_partial_fit(

@@ -82,6 +82,16 @@ def _load_kernels():
     return _kernels
 
 
+def compiled_sparse_rule(optimizer, penalty=None):
+    """Whether the compiled sparse epochs implement ``optimizer``'s step rule with
+    ``penalty``: plain or averaged steps with any penalty, momentum (heavy ball
+    or Nesterov) without averaging and without an L1 part. The others take the
+    numpy epoch, which updates every weight per batch."""
+    if not optimizer.momentum:
+        return True
+    return not optimizer.averaging and not (penalty is not None and penalty.l1)
+
+
 def _compiled_candidate(X, n_params, rows_per_batch):
     """Whether X is large enough, and of a shape, for the compiled epochs to pay."""
     if X.dtype not in (np.float32, np.float64):
@@ -132,13 +142,13 @@ class EpochEngine:
     n_params : int
         Rows of ``coef`` (``n_classes``, or 1 for binary problems).
     batch_size : int
-    plain_sgd : bool, default=True
-        False when the step rule moves every weight at every step (momentum),
-        which the compiled sparse epoch does not do (and then numba is not
-        loaded for it).
+    sparse_kernels : bool, default=True
+        False when the compiled sparse epochs do not implement the step rule
+        and penalty (see :func:`compiled_sparse_rule`): numba is then not
+        loaded for CSR X.
     """
 
-    def __init__(self, X, n_params, batch_size, plain_sgd=True):
+    def __init__(self, X, n_params, batch_size, sparse_kernels=True):
         n_samples, n_features = X.shape
         self.dtype = X.dtype
         self.sparse = sp.issparse(X)
@@ -147,8 +157,8 @@ class EpochEngine:
         self.batch_size = max(1, batch_size)
         m = max(1, min(batch_size, n_samples))
         self.binary = n_params == 1
-        # The compiled sparse epochs need a rule they write (plain steps); dense, all.
-        candidate = (plain_sgd or not self.sparse) and _compiled_candidate(X, n_params, m)
+        # The compiled sparse epochs need a rule they write; dense, all.
+        candidate = (sparse_kernels or not self.sparse) and _compiled_candidate(X, n_params, m)
         self._kernels = _load_kernels() if candidate and compiled_available() else None
         self.compiled = self._kernels is not None
         self._weights_by_feature = None  # the sparse epoch's working copy of coef
@@ -172,6 +182,16 @@ class EpochEngine:
         plain = not (optimizer.moves_every_weight or optimizer.averaging)
         no_l1 = penalty is None or not penalty.l1
         return self.sparse and self._kernels is not None and saga is not None and plain and no_l1
+
+    def _sparse_momentum_compiled(self, optimizer, saga, penalty):
+        """Whether momentum on this CSR X runs compiled: no averaging, no L1 part."""
+        return (
+            self.sparse
+            and self._kernels is not None
+            and saga is None
+            and compiled_sparse_rule(optimizer, penalty)
+            and bool(optimizer.momentum)
+        )
 
     def lazy_sparse(self, optimizer, saga=None):
         """Whether :meth:`run_epoch` takes a lazy sparse epoch: CSR X, and a step rule
@@ -406,6 +426,7 @@ class EpochEngine:
         run = {
             "compiled dense": self._run_compiled_epoch,
             "compiled sparse saga": self._run_compiled_sparse_saga_epoch,
+            "compiled sparse momentum": self._run_compiled_sparse_momentum_epoch,
             "compiled sparse": self._run_sparse_epoch,
             "lazy sparse": self._run_sparse_epoch,
             "numpy": self._run_numpy_epoch,
@@ -422,7 +443,9 @@ class EpochEngine:
         own methods. A step rule declares what it needs by ``moves_every_weight``,
         and whether the engines' epochs implement it by ``kernels_implement``.
         SAGA on CSR is compiled as "compiled sparse saga" (lagged updates) for
-        plain steps and an L2 penalty.
+        plain steps and an L2 penalty, and momentum as "compiled sparse
+        momentum" (each feature's missed steps as one 2 x 2 map, just in time)
+        without averaging or an L1 part.
         """
         if not getattr(optimizer, "kernels_implement", True):
             return "numpy"  # a rule of its own: the epoch that calls it
@@ -430,6 +453,8 @@ class EpochEngine:
             return "compiled dense"
         if self._sparse_saga_compiled(optimizer, saga, penalty):
             return "compiled sparse saga"
+        if self._sparse_momentum_compiled(optimizer, saga, penalty):
+            return "compiled sparse momentum"
         if self.lazy_sparse(optimizer, saga):
             return "compiled sparse" if self._kernels is not None else "lazy sparse"
         return "numpy"
@@ -621,9 +646,7 @@ class EpochEngine:
         drift = np.zeros(-(-n_rows // self.batch_size) + 1)
         last_step = np.zeros(coef.shape[1], dtype=np.int64)
         step_state = np.zeros(1, dtype=np.int64)
-        nnz_per_row = max(1.0, X.nnz / max(1, X.shape[0]))
-        rows_by_work = int(COMPILED_CHUNK_WORK // (2 * nnz_per_row * coef.shape[0]))
-        chunk = self.batch_size * max(1, min(COMPILED_CHUNK_ROWS, rows_by_work) // self.batch_size)
+        chunk = self._sparse_chunk_rows(X, coef)
         counters = np.array([optimizer.t, optimizer.n_averaged], dtype=np.int64)
         shrinkage = np.ones(1)
         schedule = _schedule_arguments(compiled, optimizer, epoch.penalty)
@@ -657,6 +680,79 @@ class EpochEngine:
             lazy.fold(coef)
         return loss_sum, n_seen
 
+    def _run_compiled_sparse_momentum_epoch(self, epoch):
+        """:meth:`run_epoch` with momentum on CSR, by
+        ``_compiled.sparse_momentum_epoch_chunk``.
+
+        The numpy epoch updates every weight and velocity at every batch; this
+        one takes a feature's missed steps (a 2 x 2 map of each of its
+        (weight, velocity) pairs) just in time, when a batch reads it or the
+        epoch ends, so a batch costs O(nnz). Same epochs to rounding.
+        """
+        X, y, weights, order = epoch.X, epoch.y, epoch.weights, epoch.order
+        coef, intercept, optimizer = epoch.coef, epoch.intercept, epoch.optimizer
+        compiled = self._kernels
+        if optimizer.velocities is None:
+            optimizer.velocities = [np.zeros_like(coef), np.zeros_like(intercept)]
+        coef_velocity, intercept_velocity = optimizer.velocities
+        in_place, weights_by_feature = self._feature_major(coef)
+        velocity_in_place = coef_velocity.T.flags.c_contiguous
+        velocity_by_feature = (
+            coef_velocity.T if velocity_in_place else np.ascontiguousarray(coef_velocity.T)
+        )
+        lazy = _LazyCentring(weights_by_feature, epoch.offset)
+        lazy_velocity = _LazyCentring(velocity_by_feature, epoch.offset)
+        y, weights, order = self._compiled_inputs(X, y, weights, order)
+        n_rows = len(order)
+        n_steps = -(-n_rows // self.batch_size)
+        level_start, table_rows = compiled.step_products_layout(n_steps)
+        products = np.empty((max(1, table_rows), 4))
+        memo, memo_at = np.empty((n_steps + 1, 4)), np.full(n_steps + 1, -1, dtype=np.int64)
+        last_step = np.zeros(coef.shape[1], dtype=np.int64)
+        step_state = np.zeros(1, dtype=np.int64)
+        chunk = self._sparse_chunk_rows(X, coef)
+        counters = np.array([optimizer.t, optimizer.n_averaged], dtype=np.int64)
+        schedule = _schedule_arguments(compiled, optimizer, epoch.penalty)
+        loss_sum, n_seen = 0.0, 0
+        try:
+            for start in range(0, n_rows, chunk):
+                chunk_loss, chunk_seen, status = compiled.sparse_momentum_epoch_chunk(
+                    X.data, X.indices, X.indptr, y, weights, order, start,
+                    min(start + chunk, n_rows), self.batch_size, weights_by_feature,
+                    velocity_by_feature, intercept, intercept_velocity, lazy.offset,
+                    lazy.pending, lazy_velocity.pending, lazy.offset_dot,
+                    lazy_velocity.offset_dot, lazy.offset_sq_norm, self.logits, products,
+                    level_start, memo, memo_at, last_step, step_state, counters,
+                    float(optimizer.momentum),
+                    bool(optimizer.nesterov), *schedule, bool(epoch.fit_intercept),
+                    float(MAX_LOGIT),
+                )  # fmt: skip
+                optimizer.t = int(counters[0])
+                loss_sum += chunk_loss
+                n_seen += chunk_seen
+                _raise_for_status(compiled, status, optimizer)
+                if epoch.stop_requested is not None and epoch.stop_requested():
+                    break
+        finally:
+            optimizer.t = int(counters[0])
+            compiled.momentum_catch_up(
+                weights_by_feature, velocity_by_feature, products, level_start, memo, memo_at,
+                last_step, int(step_state[0]),
+            )  # fmt: skip
+            _fold_shrinkage(weights_by_feature, in_place, coef, 1.0, compiled.transpose_scaled)
+            lazy.fold(coef)
+            if not velocity_in_place:
+                coef_velocity[...] = velocity_by_feature.T
+            lazy_velocity.fold(coef_velocity)
+        return loss_sum, n_seen
+
+    def _sparse_chunk_rows(self, X, coef):
+        """Rows per call of a compiled sparse epoch: whole batches, about
+        ``COMPILED_CHUNK_WORK`` multiply-adds (Ctrl-C is polled between calls)."""
+        nnz_per_row = max(1.0, X.nnz / max(1, X.shape[0]))
+        rows_by_work = int(COMPILED_CHUNK_WORK // (2 * nnz_per_row * coef.shape[0]))
+        return self.batch_size * max(1, min(COMPILED_CHUNK_ROWS, rows_by_work) // self.batch_size)
+
     def _compiled_inputs(self, X, y, weights, order):
         """``y``, ``weights`` and ``order`` as the compiled epochs take them.
 
@@ -685,9 +781,7 @@ class EpochEngine:
         compiled = self._kernels
         y, weights, order = self._compiled_inputs(X, y, weights, order)
         n_rows = len(order)
-        nnz_per_row = max(1.0, X.nnz / max(1, X.shape[0]))
-        rows_by_work = int(COMPILED_CHUNK_WORK // (2 * nnz_per_row * coef.shape[0]))
-        chunk = self.batch_size * max(1, min(COMPILED_CHUNK_ROWS, rows_by_work) // self.batch_size)
+        chunk = self._sparse_chunk_rows(X, coef)
         counters = np.array([optimizer.t, optimizer.n_averaged], dtype=np.int64)
         shrinkage = np.ones(1)
         l1_applied, l1_total = _l1_arguments(optimizer, coef, penalty, transposed=True)

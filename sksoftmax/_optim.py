@@ -341,10 +341,12 @@ class SGDOptimizer:
     def moves_every_weight(self):
         """Whether a step moves every weight, whatever the batch (momentum).
 
-        What the step rule declares to the engines: the lazy sparse epochs move
-        only a batch's own features, and cannot run such a rule. Averaging can
-        be kept lazily (the sparse epochs do); heavy-ball momentum cannot: the
-        velocity of every weight, the L2 term's included, moves it at every step.
+        What the step rule declares to the engines: the plain lazy sparse epochs
+        move only a batch's own features, and cannot run such a rule. Averaging
+        is kept lazily by them; momentum (the velocity of every weight, the L2
+        term's included, moves it at every step) has an epoch of its own on CSR
+        in the compiled engine, which takes those steps as one linear map per
+        feature when a batch reads it (``_compiled.sparse_momentum_epoch_chunk``).
         """
         return bool(self.momentum)
 

@@ -22,7 +22,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from threadpoolctl import ThreadpoolController
 
 from . import _array_api
-from ._engine import MAX_LOGIT, EpochEngine, sparse_saga_compiles
+from ._engine import MAX_LOGIT, EpochEngine, compiled_sparse_rule, sparse_saga_compiles
 from ._loop import EpochRunner, FitLoop, partial_epoch
 from ._loss import full_logits, log_softmax, softmax
 from ._optim import LEARNING_RATES, SOLVERS, SGDOptimizer, estimate_curvature
@@ -1111,7 +1111,7 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
             # however the stream is cut (one-row chunks of eta0="auto" used to take
             # full steps, and the model depended on the order of the rows).
             self.batch_size if incremental else min(self.batch_size, n_train),
-            plain_sgd=not state.optimizer.moves_every_weight,
+            sparse_kernels=compiled_sparse_rule(state.optimizer, Penalty.of(self)),
         )
         run = EpochRunner(
             self, X, y_idx, weights, train_rows, state, rng, engine, incremental=incremental

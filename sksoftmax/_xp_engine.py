@@ -52,7 +52,7 @@ class NamespaceEngine:
     compiled = False
     sparse = False
 
-    def __init__(self, X, n_params, batch_size, plain_sgd=True):
+    def __init__(self, X, n_params, batch_size, sparse_kernels=True):
         self.xp, self.device = namespace_of(X)
         self.dtype = X.dtype
         self.batch_size = max(1, batch_size)

@@ -992,7 +992,7 @@ def test_sparse_selection_follows_non_zeros_model_size_and_optimiser(monkeypatch
     X = sp.random(1000, 500, density=0.01, format="csr", random_state=0)
     monkeypatch.setattr(engine_module, "COMPILED_MIN_NNZ", X.nnz)
     assert EpochEngine(X, 3, 32).compiled
-    assert not EpochEngine(X, 3, 32, plain_sgd=False).compiled  # momentum or averaging
+    assert not EpochEngine(X, 3, 32, sparse_kernels=False).compiled  # a rule they lack
     monkeypatch.setattr(engine_module, "COMPILED_MIN_NNZ", X.nnz + 1)
     assert not EpochEngine(X, 3, 32).compiled
     # A small chunk of a stream into a large model: the model size decides.

@@ -421,7 +421,10 @@ def test_engine_path_follows_what_the_step_rule_declares(monkeypatch, kind, comp
         return
     assert engine.path(coef, plain) == ("compiled sparse" if compiled else "lazy sparse")
     assert engine.path(coef, declared) == "numpy"
-    assert engine.path(coef, momentum) == "numpy"
+    assert engine.path(coef, momentum) == ("compiled sparse momentum" if compiled else "numpy")
+    assert engine.path(coef, momentum, None, Penalty(0.1, "l1")) == "numpy"
+    averaged_momentum = SGDOptimizer([coef, intercept], momentum=0.5, average=True, **options)
+    assert engine.path(coef, averaged_momentum) == "numpy"
     assert engine.path(coef, plain, saga) == ("compiled sparse saga" if compiled else "numpy")
     assert engine.path(coef, plain, saga, Penalty(0.1, "l1")) == "numpy"  # the prox: numpy
 
@@ -445,7 +448,7 @@ def test_lazy_sparse_averaging_matches_the_dense_update(
     dense_rule = copy.deepcopy(lazy_rule)
     lazy_engine = EpochEngine(X, 4, 32)
     assert lazy_engine.path(coef, lazy_rule) == ("compiled sparse" if compiled else "lazy sparse")
-    dense_engine = EpochEngine(X, 4, 32, plain_sgd=False)
+    dense_engine = EpochEngine(X, 4, 32, sparse_kernels=False)
     lazy_w, lazy_b = coef.copy(order="F"), intercept.copy()
     dense_w, dense_b = coef.copy(order="F"), intercept.copy()
     for _ in range(2):
@@ -560,7 +563,7 @@ def test_lazy_average_survives_long_epochs_and_rescalings(
                                    penalty=Penalty(alpha), fit_intercept=True)  # fmt: skip
     epoch = engine_module._Epoch(X, y, None, order, dense_w, dense_b, dense_rule, Penalty(alpha),
                                  True, None, None, None)  # fmt: skip
-    EpochEngine(X, 4, 8, plain_sgd=False)._run_numpy_epoch(epoch)
+    EpochEngine(X, 4, 8, sparse_kernels=False)._run_numpy_epoch(epoch)
     reference = dense_rule.averages[0]
     tolerance = (1e-10 if dtype == np.float64 else 2e-5) * np.abs(reference).max()
     assert np.abs(reference).max() > 0.05
@@ -589,7 +592,7 @@ def test_lazy_average_copies_again_when_average_start_is_raised(monkeypatch, com
                      fit_intercept=True)  # fmt: skip
     epoch = engine_module._Epoch(X, y, None, order, dense_w, dense_b, dense_rule, Penalty(0.01),
                                  True, None, None, None)  # fmt: skip
-    EpochEngine(X, 3, 32, plain_sgd=False)._run_numpy_epoch(epoch)
+    EpochEngine(X, 3, 32, sparse_kernels=False)._run_numpy_epoch(epoch)
     assert lazy_rule.n_averaged == dense_rule.n_averaged
     assert_allclose(lazy_rule.averages[0], dense_rule.averages[0], rtol=1e-9, atol=1e-12)
     assert_allclose(lazy_rule.averages[1], dense_rule.averages[1], rtol=1e-9, atol=1e-12)
