@@ -1267,7 +1267,14 @@ def _momentum_logits(
     intercept, offset, pending, offset_dot, offset_sq_norm, Z, x_dot_offsets,
     products, level_start, memo, memo_at, last_step, k,
 ):  # fmt: skip
-    """The logits of a batch of CSR rows, each feature first brought up to step ``k``."""
+    """The logits of a batch of CSR rows, each feature first brought up to step ``k``.
+
+    Tried and dropped: reading a feature behind step ``k`` through its map
+    without writing it, the update then writing it once through the map up to
+    step ``k + 1``. On 100,000 x 50,000 CSR, 20 classes, momentum 0.9, it was
+    1.33x slower (median of 5 pairs in one process): every read of such a
+    feature reads its velocities too, and the update needs every feature's map.
+    """
     n_params = weights_by_feature.shape[1]
     centred = offset.shape[0] > 0
     for i in range(m):
