@@ -25,6 +25,7 @@ penalised.
 """
 
 import numpy as np
+import scipy.sparse as sp
 
 __all__ = [
     "row_max",
@@ -263,6 +264,8 @@ def objective_in_chunks(
         Largest ``|logit|`` met (NaN when a logit is NaN).
     """
     n_rows = X.shape[0] if rows is None else len(rows)
+    if sp.issparse(X) and not coef.any() and np.isfinite(X.data).all():
+        return _objective_at_zero_coef(y, sample_weight, intercept, rows)
     if chunk is None:
         chunk = max(16, min(1024, 2**16 // max(1, coef.shape[0])))
     ce_sum = weight_sum = 0.0
@@ -287,6 +290,25 @@ def objective_in_chunks(
         return ce_sum / weight_sum + alpha.value(coef), max_abs_logit
     sq_norm = float(np.einsum("ij,ij->", coef, coef, dtype=np.float64))
     return ce_sum / weight_sum + 0.5 * alpha * sq_norm, max_abs_logit
+
+
+def _objective_at_zero_coef(y, sample_weight, intercept, rows):
+    """:func:`objective_in_chunks` where every weight is zero (a fit's start) and X
+    is finite: every row's logits are the intercept, and the penalty is 0. O(rows)
+    instead of a pass over X: on 100,000 x 50,000 CSR, 20 classes, a pass of
+    0.2 s in a fit of 2-3 s. (Sparse X only: on dense X the pass is one BLAS
+    product, and a NaN in X must still make the value NaN without a check.)"""
+    log_p = log_softmax(full_logits(np.asarray(intercept, dtype=np.float64)[None, :]))[0]
+    y_rows = y if rows is None else y[rows]
+    if sample_weight is None:
+        ce_sum, weight_sum = -float(log_p[y_rows].sum()), float(len(y_rows))
+    else:
+        w = np.asarray(sample_weight if rows is None else sample_weight[rows], dtype=np.float64)
+        ce_sum, weight_sum = -float(w @ log_p[y_rows]), float(w.sum())
+    max_abs_logit = float(np.max(np.abs(intercept), initial=0.0)) if len(y_rows) else 0.0
+    if not np.isfinite(max_abs_logit):
+        return float("nan"), float("nan")
+    return ce_sum / weight_sum, max_abs_logit
 
 
 def residual(Z, y, sample_weight=None):

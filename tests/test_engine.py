@@ -16,6 +16,7 @@ from sksoftmax import SoftmaxRegressor
 from sksoftmax._engine import EpochEngine
 from sksoftmax._loss import gradient
 from sksoftmax._optim import SGDOptimizer
+from sksoftmax._penalty import Penalty
 
 
 def make_problem(n_samples, n_features, n_classes, dtype, sparse, seed=0):
@@ -211,3 +212,35 @@ def test_warm_start_on_float32_after_float64_trains_in_float32():
     model.fit(X.astype(np.float32), y)
     assert model.coef_.dtype == model.intercept_.dtype == np.float32
     assert model._optimizer.averages is None or model._optimizer.averages[0].dtype == np.float32
+
+
+@pytest.mark.parametrize("n_params", [1, 4])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("subset", [False, True])
+def test_objective_at_zero_weights_skips_the_pass_over_csr(monkeypatch, n_params, weighted, subset):
+    """A fit's first objective (every weight 0) on CSR is computed from the intercept
+    alone; the same value and largest logit as the pass over the same rows, dense.
+    A NaN in X still gives NaN (through the pass, which then runs)."""
+    from sksoftmax import _loss
+
+    rng = np.random.default_rng(3)
+    X, y = make_problem(300, 50, max(2, n_params), np.float64, sparse=True, seed=3)
+    coef, intercept = np.zeros((n_params, 50)), rng.standard_normal(n_params)
+    weights = rng.uniform(0.0, 2.0, 300) if weighted else None
+    rows = rng.permutation(300)[:200] if subset else None
+    penalty = Penalty(0.1, "elasticnet", 0.5)
+    dense = X.toarray()
+    expected = _loss.objective_in_chunks(dense, y, weights, coef, intercept, penalty, rows=rows)
+    passes = []
+
+    def counted(X, part, coef, intercept):
+        passes.append(1)
+        return X[part] @ coef.T + intercept
+
+    monkeypatch.setattr(_loss, "_chunk_logits", counted)
+    actual = _loss.objective_in_chunks(X, y, weights, coef, intercept, penalty, rows=rows)
+    assert_allclose(actual, expected, rtol=1e-14)
+    assert not passes
+    X.data[7] = np.nan
+    assert np.isnan(_loss.objective_in_chunks(X, y, weights, coef, intercept, penalty)[0])
+    assert passes
