@@ -981,6 +981,12 @@ def sparse_saga_epoch_chunk(
     logits' ``offset . weights``) follows every step at once through
     ``mean_offset_dot = offset @ mean_by_feature``.
 
+    Tried and dropped: each feature's weights and mean side by side in one
+    array (rows ``[w_j, mean_j]``), as the lagged steps and the update read and
+    write both. On 100,000 x 50,000 CSR, 20 classes, a two-epoch fit took 1.25x
+    as long (median of 7 pairs in one process): the logits pass, which reads
+    the weights alone, then draws twice the cache lines per feature.
+
     The mean gradient is held here without the centring's rank-one part:
     ``mean_by_feature = mean_grad_coef.T + outer(offset, mean_intercept)``, whose
     rank-one part joins the centring's pending term, as the batch's does. Plain
@@ -1051,7 +1057,7 @@ def sparse_saga_epoch_chunk(
         else:
             shrink *= decay
         mean_step = eta * share / shrink
-        for c in range(n_params):
+        for c in range(offset_dot.shape[0]):  # empty when not centred
             offset_dot[c] -= mean_step * mean_offset_dot[c]
         _saga_update(
             data, indices, indptr, order, first, m, weights_by_feature, Z, eta / shrink,
