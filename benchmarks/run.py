@@ -891,7 +891,7 @@ def run(args):
             note="test: 2000 held-out rows",
         )
     # Averaging and momentum are kept lazily by the compiled sparse epochs (O(nnz)
-    # a batch); momentum with averaging takes the numpy epoch's dense update.
+    # a batch); momentum with an L1 part takes the numpy epoch's dense update.
     for label, params in [
         ("average=True", dict(average=True)),
         ("momentum=0.9", dict(momentum=0.9)),

@@ -1147,35 +1147,45 @@ def saga_catch_up(weights_by_feature, mean_by_feature, drift, last_step, k):
 #
 # A step of heavy-ball (or Nesterov) momentum moves every weight, the L2 term's
 # velocity included, so a plain sparse epoch cannot take it. But on a feature
-# outside the batch the step is linear in its (weight, velocity) pair, the same
-# 2 x 2 map for every such weight (see :func:`_step_matrix`). So, as for SAGA's
-# mean-gradient steps, each feature takes its missed steps just in time, when a
-# batch reads it or the epoch ends: one 2 x 2 product applied to its classes.
-# The product of any run of steps comes from a table of products over aligned
-# blocks of 1, 2, 4, ... steps (at most two blocks a level), built as the steps
-# are taken: only products of the steps themselves, no inverse (the velocity's
-# factor momentum**k makes inverses of long runs lose every digit).
+# outside the batch the step is linear in its (weight, velocity, average)
+# triple, the same 3 x 3 map for every such weight (see :func:`_step_map`). So,
+# as for SAGA's mean-gradient steps, each feature takes its missed steps just
+# in time, when a batch reads it or the epoch ends: one product of maps applied
+# to its classes. The product of any run of steps comes from a table of
+# products over aligned blocks of 1, 2, 4, ... steps (at most two blocks a
+# level), built as the steps are taken: only products of the steps
+# themselves, no inverse (the velocity's factor momentum**k makes inverses of
+# long runs lose every digit). Maps are rows of 9 floats, 3 x 3 row-major.
+
+MAP_SIZE = 9
 
 
 @_jit
-def _step_matrix(eta, l2, momentum, nesterov):
-    """``(a, b, c, d)``: what one step does to a (weight, velocity) pair whose
-    gradient is its L2 term alone: ``(w, v) -> (a w + b v, c w + d v)``.
+def _step_map(out, eta, l2, momentum, nesterov, rho):
+    """What one step does to a (weight, velocity, average) triple whose gradient is
+    its L2 term alone, into ``out``.
 
     Heavy ball, as :meth:`SGDOptimizer.step`: ``v' = momentum v + l2 w``,
-    ``w' = w - eta v'``; Nesterov: ``w' = w - eta (l2 w + momentum v')``.
+    ``w' = w - eta v'``; Nesterov: ``w' = w - eta (l2 w + momentum v')``. Then
+    the running average ``A' = (1 - rho) A + rho w'`` (``rho`` is 1 while the
+    average copies the weights, 0 without averaging).
     """
     if nesterov:
-        return 1.0 - eta * l2 * (1.0 + momentum), -eta * momentum * momentum, l2, momentum
-    return 1.0 - eta * l2, -eta * momentum, l2, momentum
+        a, b = 1.0 - eta * l2 * (1.0 + momentum), -eta * momentum * momentum
+    else:
+        a, b = 1.0 - eta * l2, -eta * momentum
+    out[0], out[1], out[2] = a, b, 0.0
+    out[3], out[4], out[5] = l2, momentum, 0.0
+    out[6], out[7], out[8] = rho * a, rho * b, 1.0 - rho
 
 
 @_jit
-def _compose(later, earlier):
-    """The 2 x 2 product ``later @ earlier`` of two ``(a, b, c, d)`` maps."""
-    a, b, c, d = later
-    e, f, g, h = earlier
-    return a * e + b * g, a * f + b * h, c * e + d * g, c * f + d * h
+def _compose(out, later, earlier):
+    """``out = later @ earlier`` for 3 x 3 maps (``out`` may be neither)."""
+    for r in range(3):
+        x, y, z = later[3 * r], later[3 * r + 1], later[3 * r + 2]
+        for c in range(3):
+            out[3 * r + c] = x * earlier[c] + y * earlier[3 + c] + z * earlier[6 + c]
 
 
 def step_products_layout(n_steps):
@@ -1191,27 +1201,24 @@ def step_products_layout(n_steps):
 @_jit
 def _record_step(products, level_start, k, step):
     """Store step ``k``'s map, and the block products it completes."""
-    base = level_start[0] + k
-    products[base, 0], products[base, 1], products[base, 2], products[base, 3] = step
+    products[level_start[0] + k, :] = step
     level = 1
     while level < level_start.shape[0] and (k + 1) % (1 << level) == 0:
         q = ((k + 1) >> level) - 1
         lower = level_start[level - 1]
-        later = products[lower + 2 * q + 1]
-        earlier = products[lower + 2 * q]
-        block = _compose(
-            (later[0], later[1], later[2], later[3]),
-            (earlier[0], earlier[1], earlier[2], earlier[3]),
+        _compose(
+            products[level_start[level] + q],
+            products[lower + 2 * q + 1],
+            products[lower + 2 * q],
         )
-        row = level_start[level] + q
-        products[row, 0], products[row, 1], products[row, 2], products[row, 3] = block
         level += 1
 
 
 @_jit
-def _steps_product(products, level_start, first, stop):
-    """The map of steps ``first`` to ``stop - 1``, all recorded, in order."""
-    total = (1.0, 0.0, 0.0, 1.0)
+def _steps_product(out, scratch, products, level_start, first, stop):
+    """The map of steps ``first`` to ``stop - 1``, all recorded, in order, into ``out``."""
+    for e in range(MAP_SIZE):
+        out[e] = 1.0 if e % 4 == 0 else 0.0
     n_levels = level_start.shape[0]
     p = first
     while p < stop:
@@ -1222,14 +1229,13 @@ def _steps_product(products, level_start, first, stop):
             and p + (1 << (level + 1)) <= stop
         ):
             level += 1
-        block = products[level_start[level] + (p >> level)]
-        total = _compose((block[0], block[1], block[2], block[3]), total)
+        _compose(scratch, products[level_start[level] + (p >> level)], out)
+        out[:] = scratch
         p += 1 << level
-    return total
 
 
 @_jit
-def _lag_map(products, level_start, memo, memo_at, first, k):
+def _lag_map(products, level_start, memo, memo_at, scratch, first, k):
     """:func:`_steps_product` of ``first`` to ``k - 1``, remembered for step ``k``:
     the features a batch reads were mostly last moved by a few recent batches,
     and share their runs of missed steps. Measured on 100,000 x 50,000 CSR, 20
@@ -1237,41 +1243,52 @@ def _lag_map(products, level_start, memo, memo_at, first, k):
     an epoch with the product computed per feature, 1.31-1.43 s remembered. The
     rest of the catch-up is the map's pass over weights and velocities (without
     any catch-up at all, a wrong epoch, 0.87-0.95 s)."""
-    if memo_at[first] == k:
-        return memo[first, 0], memo[first, 1], memo[first, 2], memo[first, 3]
-    step = _steps_product(products, level_start, first, k)
-    memo[first, 0], memo[first, 1], memo[first, 2], memo[first, 3] = step
-    memo_at[first] = k
-    return step
+    if memo_at[first] != k:
+        _steps_product(memo[first], scratch, products, level_start, first, k)
+        memo_at[first] = k
+    return memo[first]
 
 
 @_jit
-def _apply_map(w, v, step):
-    a, b, c, d = step
+def _apply_map(weights_by_feature, velocity_by_feature, average_by_feature, j, step):
+    """The map ``step`` applied to feature ``j``'s (weight, velocity[, average]) of
+    each class (averages: ``average_by_feature`` not empty)."""
+    a, b, c, d = step[0], step[1], step[3], step[4]
+    w, v = weights_by_feature[j], velocity_by_feature[j]
+    if average_by_feature.shape[0] > 0:
+        e, f, g = step[6], step[7], step[8]
+        average = average_by_feature[j]
+        for k in range(w.shape[0]):
+            weight, velocity = w[k], v[k]
+            w[k] = a * weight + b * velocity
+            v[k] = c * weight + d * velocity
+            average[k] = e * weight + f * velocity + g * average[k]
+        return
     for k in range(w.shape[0]):
-        weight = w[k]
-        velocity = v[k]
+        weight, velocity = w[k], v[k]
         w[k] = a * weight + b * velocity
         v[k] = c * weight + d * velocity
 
 
 @_jit
 def momentum_catch_up(
-    weights_by_feature, velocity_by_feature, products, level_start, memo, memo_at, last_step, k
-):
-    """Bring every feature's (weight, velocity) up to date with step ``k``."""
+    weights_by_feature, velocity_by_feature, average_by_feature, products, level_start, memo,
+    memo_at, last_step, k,
+):  # fmt: skip
+    """Bring every feature's weights, velocities (and averages) up to date with step ``k``."""
+    scratch = np.empty(MAP_SIZE)
     for j in range(weights_by_feature.shape[0]):
         if last_step[j] < k:
-            step = _lag_map(products, level_start, memo, memo_at, last_step[j], k)
-            _apply_map(weights_by_feature[j], velocity_by_feature[j], step)
+            step = _lag_map(products, level_start, memo, memo_at, scratch, last_step[j], k)
+            _apply_map(weights_by_feature, velocity_by_feature, average_by_feature, j, step)
             last_step[j] = k
 
 
 @_jit
 def _momentum_logits(
     data, indices, indptr, order, first, m, weights_by_feature, velocity_by_feature,
-    intercept, offset, pending, offset_dot, offset_sq_norm, Z, x_dot_offsets,
-    products, level_start, memo, memo_at, last_step, k,
+    average_by_feature, intercept, offset, pending, offset_dot, offset_sq_norm, Z,
+    x_dot_offsets, products, level_start, memo, memo_at, scratch, last_step, k,
 ):  # fmt: skip
     """The logits of a batch of CSR rows, each feature first brought up to step ``k``.
 
@@ -1292,8 +1309,8 @@ def _momentum_logits(
             j = indices[p]
             w = weights_by_feature[j]
             if last_step[j] < k:
-                step = _lag_map(products, level_start, memo, memo_at, last_step[j], k)
-                _apply_map(w, velocity_by_feature[j], step)
+                step = _lag_map(products, level_start, memo, memo_at, scratch, last_step[j], k)
+                _apply_map(weights_by_feature, velocity_by_feature, average_by_feature, j, step)
                 last_step[j] = k
             value = data[p]
             for c in range(n_params):
@@ -1310,40 +1327,49 @@ def _momentum_logits(
 
 @_jit
 def _momentum_scatter(
-    data, indices, indptr, order, first, m, weights_by_feature, velocity_by_feature, Z,
-    step, inject, last_step, k,
+    data, indices, indptr, order, first, m, weights_by_feature, velocity_by_feature,
+    average_by_feature, Z, step, inject, rho, last_step, k,
 ):  # fmt: skip
     """The batch's step on its own features: at a feature's first non-zero, step
     ``k``'s map (its L2 part); at each non-zero, the gradient ``x Z[i]`` added to
-    the velocity and ``inject`` times it taken from the weight."""
+    the velocity, ``inject`` times it taken from the weight (and ``rho`` times
+    that from the average)."""
     n_params = weights_by_feature.shape[1]
+    averaging = average_by_feature.shape[0] > 0
     for i in range(m):
         row = order[first + i]
         for p in range(indptr[row], indptr[row + 1]):
             j = indices[p]
+            if last_step[j] == k:
+                _apply_map(weights_by_feature, velocity_by_feature, average_by_feature, j, step)
+                last_step[j] = k + 1
             w = weights_by_feature[j]
             v = velocity_by_feature[j]
-            if last_step[j] == k:
-                _apply_map(w, v, step)
-                last_step[j] = k + 1
             value = data[p]
             factor = weights_by_feature.dtype.type(inject * value)
             vfactor = velocity_by_feature.dtype.type(value)
             for c in range(n_params):
                 v[c] += vfactor * Z[i, c]
                 w[c] -= factor * Z[i, c]
+            if averaging:
+                average = average_by_feature[j]
+                afactor = average_by_feature.dtype.type(rho * inject * value)
+                for c in range(n_params):
+                    average[c] -= afactor * Z[i, c]
 
 
 @_jit
 def _momentum_dense_step(
-    Z, m, step, inject, eta, momentum, nesterov, intercept, intercept_velocity,
-    fit_intercept, centred, x_dot_offsets, pending, velocity_pending, offset_dot,
-    offset_velocity_dot,
+    Z, m, step, inject, eta, momentum, nesterov, rho, intercept, intercept_velocity,
+    intercept_average, fit_intercept, centred, x_dot_offsets, pending, velocity_pending,
+    average_pending, offset_dot, offset_velocity_dot,
 ):  # fmt: skip
-    """Step ``k`` on what is not stored per feature: the intercept and its velocity,
-    and (``centred``) the rank-one parts of weights and velocities, and their
-    products with the offset (see :func:`sparse_momentum_epoch_chunk`)."""
-    a, b, c_, d = step
+    """Step ``k`` on what is not stored per feature: the intercept, its velocity and
+    average, and (``centred``) the rank-one parts of weights, velocities and
+    averages, and the products of the first two with the offset (see
+    :func:`sparse_momentum_epoch_chunk`)."""
+    a, b, c_, d = step[0], step[1], step[3], step[4]
+    averaging = intercept_average.shape[0] > 0
     for c in range(intercept.shape[0]):
         total = 0.0
         for i in range(m):
@@ -1355,10 +1381,14 @@ def _momentum_dense_step(
             intercept[c] -= eta * gradient + eta * momentum * velocity
         else:
             intercept[c] -= eta * velocity
+        if averaging:
+            intercept_average[c] += rho * (intercept[c] - intercept_average[c])
         if centred:
             p, q = pending[c], velocity_pending[c]
             pending[c] = a * p + b * q - inject * gradient
             velocity_pending[c] = c_ * p + d * q + gradient
+            if averaging:
+                average_pending[c] += rho * (pending[c] - average_pending[c])
             moved = 0.0
             for i in range(m):
                 moved += x_dot_offsets[i] * Z[i, c]
@@ -1370,46 +1400,61 @@ def _momentum_dense_step(
 @_jit
 def sparse_momentum_epoch_chunk(
     data, indices, indptr, y, weights, order, start, stop, batch_size,
-    weights_by_feature, velocity_by_feature, intercept, intercept_velocity,
-    offset, pending, velocity_pending, offset_dot, offset_velocity_dot, offset_sq_norm,
-    Z, products, level_start, memo, memo_at, last_step, step_state, counters, momentum, nesterov,
+    weights_by_feature, velocity_by_feature, average_by_feature, intercept, intercept_velocity,
+    intercept_average, offset, pending, velocity_pending, average_pending, offset_dot,
+    offset_velocity_dot, offset_sq_norm, Z, products, level_start, memo, memo_at, last_step,
+    step_state, counters, momentum, nesterov, average_start, capacity,
     schedule, eta_fixed, eta0, power_t, alpha, schedule_alpha, t0, fit_intercept, max_logit,
 ):  # fmt: skip
     """Momentum (heavy ball or Nesterov) batches ``order[start:stop]`` of CSR data,
     at a cost that follows the non-zeros.
 
     :meth:`EpochEngine.run_epoch`'s numpy epoch with momentum, an L2 penalty and
-    no averaging, without its dense update of every weight and velocity per
-    batch: a feature outside the batch moves by the step's 2 x 2 map of its
-    (weight, velocity) pairs, taken just in time from the table ``products``
-    (see the section's comment). ``last_step[j]``: the step feature ``j``'s
-    stored pairs are up to date with. :func:`momentum_catch_up` brings every
-    feature up to date: call it before the weights are read outside.
+    optionally averaging, without its dense update of every weight, velocity
+    and average per batch: a feature outside the batch moves by the step's 3 x
+    3 map of its (weight, velocity, average) triples, taken just in time from
+    the table ``products`` (see the section's comment). ``last_step[j]``: the
+    step feature ``j``'s stored values are up to date with.
+    :func:`momentum_catch_up` brings every feature up to date: call it before
+    the weights are read outside.
 
-    Centred (``offset`` not empty), the true weights and velocities are
-    ``weights_by_feature - outer(offset, pending)`` and ``velocity_by_feature
-    - outer(offset, velocity_pending)``; the rank-one parts follow each step's
-    map and take the gradient's rank-one term, and the logits read
-    ``offset_dot = offset @ weights_by_feature`` (with ``offset_velocity_dot``
-    for the map), kept up to date per batch in O(rows x classes).
+    Centred (``offset`` not empty), the true weights, velocities and averages
+    are the stored ones less ``outer(offset, pending)``, ``outer(offset,
+    velocity_pending)`` and ``outer(offset, average_pending)``; the rank-one
+    parts follow each step's map and take the gradient's rank-one term, and
+    the logits read ``offset_dot = offset @ weights_by_feature`` (with
+    ``offset_velocity_dot`` for the map), kept up to date per batch in O(rows
+    x classes).
 
     Parameters
     ----------
-    velocity_by_feature : ndarray of shape (n_features, n_params)
-        The velocities of ``weights_by_feature``, updated in place.
-    intercept_velocity : ndarray of shape (n_params,)
-    pending, velocity_pending, offset_dot, offset_velocity_dot : ndarray of shape (n_params,)
-        float64, read and written (empty when not centred).
+    velocity_by_feature, average_by_feature : ndarray of shape (n_features, n_params)
+        The velocities and averages of ``weights_by_feature``, updated in place;
+        no averaging: ``average_by_feature`` and ``intercept_average`` empty.
+    intercept_velocity, intercept_average : ndarray of shape (n_params,)
+    pending, velocity_pending, average_pending, offset_dot, offset_velocity_dot : ndarray
+        ``(n_params,)`` float64, read and written (empty when not centred).
     products, level_start : ndarray
-        The table of step maps, ``(n_rows, 4)`` float64, laid out by
+        The table of step maps, ``(n_rows, MAP_SIZE)`` float64, laid out by
         :func:`step_products_layout` for the epoch's number of steps.
-    memo, memo_at : ndarray of shape (n_steps + 1, 4), float64, and (n_steps + 1,), int64
+    memo, memo_at : ndarray of shape (n_steps + 1, MAP_SIZE), float64, and (n_steps + 1,), int64
         Scratch for :func:`_lag_map` (``memo_at`` -1 at the epoch's start).
     last_step : ndarray of shape (n_features,), int64
     step_state : ndarray of shape (1,), int64
         The epoch's step count so far.
+    counters : ndarray of shape (2,), int64
+        The optimiser's ``t`` and ``n_averaged``, updated after every batch.
     momentum : float
     nesterov : bool
+    average_start : int
+        Averaging folds the iterates in from ``t > average_start`` on, and
+        copies them before.
+    capacity : int
+        Steps the table holds. When they are taken, every feature is brought up
+        to date and the table starts again (the steps counted from 0): its
+        memory stays bounded however many batches an epoch has.
+
+    ``step_state``, ``last_step`` and ``memo_at`` count steps from the table's start.
 
     The other parameters are those of :func:`sparse_epoch_chunk`.
 
@@ -1421,17 +1466,29 @@ def sparse_momentum_epoch_chunk(
     """
     scale = 1.0 / batch_size
     centred = offset.shape[0] > 0
+    averaging = intercept_average.shape[0] > 0
     x_dot_offsets = np.zeros(batch_size)
+    step = np.empty(MAP_SIZE)
+    scratch = np.empty(MAP_SIZE)
     t = counters[0]
+    n_averaged = counters[1]
     k = step_state[0]
     loss_sum = 0.0
     n_seen = 0
     for first in range(start, stop, batch_size):
         m = min(batch_size, stop - first)
+        if k == capacity:
+            momentum_catch_up(
+                weights_by_feature, velocity_by_feature, average_by_feature, products,
+                level_start, memo, memo_at, last_step, k,
+            )  # fmt: skip
+            last_step[:] = 0
+            memo_at[:] = -1
+            k = 0
         _momentum_logits(
             data, indices, indptr, order, first, m, weights_by_feature, velocity_by_feature,
-            intercept, offset, pending, offset_dot, offset_sq_norm, Z, x_dot_offsets,
-            products, level_start, memo, memo_at, last_step, k,
+            average_by_feature, intercept, offset, pending, offset_dot, offset_sq_norm, Z,
+            x_dot_offsets, products, level_start, memo, memo_at, scratch, last_step, k,
         )  # fmt: skip
         batch_loss, status = _residual(Z, m, y, order, first, weights, scale, max_logit)
         if status == STATUS_OK and not math.isfinite(batch_loss):
@@ -1441,21 +1498,29 @@ def sparse_momentum_epoch_chunk(
             return loss_sum, n_seen, status
         loss_sum += batch_loss
         eta = _step_size(schedule, t, eta_fixed, eta0, power_t, schedule_alpha, t0)
-        step = _step_matrix(eta, alpha * m / batch_size, momentum, nesterov)
+        rho = 0.0
+        if averaging:  # as SGDOptimizer.step: after the step, t counts its rows
+            if t + m > average_start:
+                n_averaged += 1
+                rho = 1.0 / n_averaged
+            else:
+                rho = 1.0  # copying
+        _step_map(step, eta, alpha * m / batch_size, momentum, nesterov, rho)
         inject = eta * (1.0 + momentum) if nesterov else eta
         _momentum_scatter(
             data, indices, indptr, order, first, m, weights_by_feature, velocity_by_feature,
-            Z, step, inject, last_step, k,
+            average_by_feature, Z, step, inject, rho, last_step, k,
         )  # fmt: skip
         _momentum_dense_step(
-            Z, m, step, inject, eta, momentum, nesterov, intercept, intercept_velocity,
-            fit_intercept, centred, x_dot_offsets, pending, velocity_pending, offset_dot,
-            offset_velocity_dot,
+            Z, m, step, inject, eta, momentum, nesterov, rho, intercept, intercept_velocity,
+            intercept_average, fit_intercept, centred, x_dot_offsets, pending, velocity_pending,
+            average_pending, offset_dot, offset_velocity_dot,
         )  # fmt: skip
         _record_step(products, level_start, k, step)
         k += 1
         t += m
         n_seen += m
         counters[0] = t
+        counters[1] = n_averaged
         step_state[0] = k
     return loss_sum, n_seen, STATUS_OK

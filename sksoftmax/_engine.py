@@ -34,8 +34,14 @@ SMALL_PRODUCT_FLOPS = 2**24
 COMPILED_MIN_SIZE = 2**20
 
 # CSR X with at least this many non-zeros (or a model of COMPILED_MIN_SIZE
-# weights) trains plain SGD with the compiled sparse epoch.
+# weights) trains with the compiled sparse epochs.
 COMPILED_MIN_NNZ = 2**18
+
+# The compiled sparse momentum epoch's table of step maps holds at most this many
+# steps (~220 bytes each); past them every feature is brought up to date and the
+# table starts again. One catch-up of 50,000 x 20 weights costs about what 8
+# batches of 128 text-like rows do: once per 65,536 steps, nothing.
+MOMENTUM_TABLE_STEPS = 2**16
 
 # Dense X: and with at most this many logits per batch (n_params * batch_size).
 # Measured on one core, one epoch, compiled / numpy time: 0.1-0.9 up to here
@@ -82,14 +88,17 @@ def _load_kernels():
     return _kernels
 
 
-def compiled_sparse_rule(optimizer, penalty=None):
+def compiled_sparse_rule(optimizer, penalty=None, saga=False):
     """Whether the compiled sparse epochs implement ``optimizer``'s step rule with
     ``penalty``: plain or averaged steps with any penalty, momentum (heavy ball
-    or Nesterov) without averaging and without an L1 part. The others take the
-    numpy epoch, which updates every weight per batch."""
-    if not optimizer.momentum:
-        return True
-    return not optimizer.averaging and not (penalty is not None and penalty.l1)
+    or Nesterov, averaged or not) without an L1 part (the cumulative penalty's
+    clipping is not a linear map, which the lazy momentum steps need); under
+    SAGA (``saga``), plain steps and no L1 part. The others take the numpy
+    epoch, which updates every weight per batch."""
+    l1 = penalty is not None and bool(penalty.l1)
+    if saga:
+        return not (optimizer.momentum or optimizer.averaging or l1)
+    return not (optimizer.momentum and l1)
 
 
 def _compiled_candidate(X, n_params, rows_per_batch):
@@ -179,12 +188,15 @@ class EpochEngine:
 
     def _sparse_saga_compiled(self, optimizer, saga, penalty):
         """Whether SAGA on this CSR X runs compiled: plain steps, no L1 part."""
-        plain = not (optimizer.moves_every_weight or optimizer.averaging)
-        no_l1 = penalty is None or not penalty.l1
-        return self.sparse and self._kernels is not None and saga is not None and plain and no_l1
+        return (
+            self.sparse
+            and self._kernels is not None
+            and saga is not None
+            and compiled_sparse_rule(optimizer, penalty, saga=True)
+        )
 
     def _sparse_momentum_compiled(self, optimizer, saga, penalty):
-        """Whether momentum on this CSR X runs compiled: no averaging, no L1 part."""
+        """Whether momentum on this CSR X runs compiled: no L1 part."""
         return (
             self.sparse
             and self._kernels is not None
@@ -400,8 +412,9 @@ class EpochEngine:
             that term pending, as they keep the L2 shrinkage, so that a batch
             still costs O(nnz).
         saga : SAGAMemory or None
-            Step along SAGA's variance-reduced direction (on CSR through the dense
-            update of the weights, as for momentum and averaging).
+            Step along SAGA's variance-reduced direction (on CSR with lagged
+            updates in the compiled engine, else through the numpy epoch's dense
+            update of the weights).
 
         Returns
         -------
@@ -444,8 +457,8 @@ class EpochEngine:
         and whether the engines' epochs implement it by ``kernels_implement``.
         SAGA on CSR is compiled as "compiled sparse saga" (lagged updates) for
         plain steps and an L2 penalty, and momentum as "compiled sparse
-        momentum" (each feature's missed steps as one 2 x 2 map, just in time)
-        without averaging or an L1 part.
+        momentum" (each feature's missed steps as one 3 x 3 map of its weight,
+        velocity and average, just in time) without an L1 part.
         """
         if not getattr(optimizer, "kernels_implement", True):
             return "numpy"  # a rule of its own: the epoch that calls it
@@ -474,8 +487,6 @@ class EpochEngine:
         # it is not fitted) so that momentum and average buffers line up with params.
         params = [coef, intercept]
         grads = [self.grad_coef, self.grad_intercept]
-        if not fit_intercept:
-            self.grad_intercept[...] = 0.0
         loss_sum = 0.0
         n_seen = 0
         for rows, batch_X, batch_y, batch_w in self._batches(X, y, weights, order):
@@ -499,6 +510,8 @@ class EpochEngine:
                 np.matmul(Z_t, batch_X, out=self.grad_coef)
             if fit_intercept:
                 np.add.reduce(Z_t, axis=1, out=self.grad_intercept)
+            else:  # zeroed per batch: the step rule uses the buffers as scratch
+                self.grad_intercept[...] = 0.0
             if offset is not None:
                 self.grad_coef -= np.outer(self.grad_intercept, offset)
             share = m / self.batch_size
@@ -525,9 +538,10 @@ class EpochEngine:
         ``scale * offset_dot - |offset|^2 pending`` with ``offset_dot = offset @
         V`` updated from each batch's own columns. During the epoch the weights
         live feature-major, ``(n_features, n_params)``, so a feature's weights
-        are one cache line rather than ``n_params`` scattered ones. Plain SGD
-        only: momentum and averaging touch every weight at every step, and use
-        the dense update of :meth:`run_epoch`. The L1 part of the penalty is the
+        are one cache line rather than ``n_params`` scattered ones. Plain or
+        averaged SGD (the average kept lazily too); momentum moves every weight
+        at every step and has epochs of its own (compiled, or the numpy epoch's
+        dense update). The L1 part of the penalty is the
         cumulative one, applied to the batch's own features after its update
         (the others keep what they are owed until a batch touches them); it
         needs ``offset`` None.
@@ -684,30 +698,35 @@ class EpochEngine:
         """:meth:`run_epoch` with momentum on CSR, by
         ``_compiled.sparse_momentum_epoch_chunk``.
 
-        The numpy epoch updates every weight and velocity at every batch; this
-        one takes a feature's missed steps (a 2 x 2 map of each of its
-        (weight, velocity) pairs) just in time, when a batch reads it or the
-        epoch ends, so a batch costs O(nnz). Same epochs to rounding.
+        The numpy epoch updates every weight, velocity and average at every
+        batch; this one takes a feature's missed steps (a 3 x 3 map of each of
+        its (weight, velocity, average) triples) just in time, when a batch
+        reads it or the epoch ends, so a batch costs O(nnz). Same epochs to
+        rounding.
         """
         X, y, weights, order = epoch.X, epoch.y, epoch.weights, epoch.order
         coef, intercept, optimizer = epoch.coef, epoch.intercept, epoch.optimizer
         compiled = self._kernels
         if optimizer.velocities is None:
             optimizer.velocities = [np.zeros_like(coef), np.zeros_like(intercept)]
-        coef_velocity, intercept_velocity = optimizer.velocities
         in_place, weights_by_feature = self._feature_major(coef)
-        velocity_in_place = coef_velocity.T.flags.c_contiguous
-        velocity_by_feature = (
-            coef_velocity.T if velocity_in_place else np.ascontiguousarray(coef_velocity.T)
-        )
+        velocity = _FeatureMajor(optimizer.velocities[0], epoch.offset)
         lazy = _LazyCentring(weights_by_feature, epoch.offset)
-        lazy_velocity = _LazyCentring(velocity_by_feature, epoch.offset)
+        if optimizer.averaging:
+            average = _FeatureMajor(optimizer.averages[0], epoch.offset)
+            average_arrays = (average.by_feature, optimizer.averages[1], average.lazy.pending)
+        else:
+            average = None
+            average_arrays = (
+                np.empty((0, coef.shape[0]), coef.dtype), np.empty(0, intercept.dtype), np.zeros(0)
+            )  # fmt: skip
         y, weights, order = self._compiled_inputs(X, y, weights, order)
         n_rows = len(order)
-        n_steps = -(-n_rows // self.batch_size)
+        n_steps = min(-(-n_rows // self.batch_size), MOMENTUM_TABLE_STEPS)
         level_start, table_rows = compiled.step_products_layout(n_steps)
-        products = np.empty((max(1, table_rows), 4))
-        memo, memo_at = np.empty((n_steps + 1, 4)), np.full(n_steps + 1, -1, dtype=np.int64)
+        products = np.empty((max(1, table_rows), compiled.MAP_SIZE))
+        memo = np.empty((n_steps + 1, compiled.MAP_SIZE))
+        memo_at = np.full(n_steps + 1, -1, dtype=np.int64)
         last_step = np.zeros(coef.shape[1], dtype=np.int64)
         step_state = np.zeros(1, dtype=np.int64)
         chunk = self._sparse_chunk_rows(X, coef)
@@ -719,31 +738,31 @@ class EpochEngine:
                 chunk_loss, chunk_seen, status = compiled.sparse_momentum_epoch_chunk(
                     X.data, X.indices, X.indptr, y, weights, order, start,
                     min(start + chunk, n_rows), self.batch_size, weights_by_feature,
-                    velocity_by_feature, intercept, intercept_velocity, lazy.offset,
-                    lazy.pending, lazy_velocity.pending, lazy.offset_dot,
-                    lazy_velocity.offset_dot, lazy.offset_sq_norm, self.logits, products,
-                    level_start, memo, memo_at, last_step, step_state, counters,
-                    float(optimizer.momentum),
-                    bool(optimizer.nesterov), *schedule, bool(epoch.fit_intercept),
-                    float(MAX_LOGIT),
+                    velocity.by_feature, average_arrays[0], intercept, optimizer.velocities[1],
+                    average_arrays[1], lazy.offset, lazy.pending, velocity.lazy.pending,
+                    average_arrays[2], lazy.offset_dot, velocity.lazy.offset_dot,
+                    lazy.offset_sq_norm, self.logits, products, level_start, memo, memo_at,
+                    last_step, step_state, counters, float(optimizer.momentum),
+                    bool(optimizer.nesterov), int(optimizer.average_start), n_steps, *schedule,
+                    bool(epoch.fit_intercept), float(MAX_LOGIT),
                 )  # fmt: skip
-                optimizer.t = int(counters[0])
+                optimizer.t, optimizer.n_averaged = int(counters[0]), int(counters[1])
                 loss_sum += chunk_loss
                 n_seen += chunk_seen
                 _raise_for_status(compiled, status, optimizer)
                 if epoch.stop_requested is not None and epoch.stop_requested():
                     break
         finally:
-            optimizer.t = int(counters[0])
+            optimizer.t, optimizer.n_averaged = int(counters[0]), int(counters[1])
             compiled.momentum_catch_up(
-                weights_by_feature, velocity_by_feature, products, level_start, memo, memo_at,
-                last_step, int(step_state[0]),
+                weights_by_feature, velocity.by_feature, average_arrays[0], products,
+                level_start, memo, memo_at, last_step, int(step_state[0]),
             )  # fmt: skip
             _fold_shrinkage(weights_by_feature, in_place, coef, 1.0, compiled.transpose_scaled)
             lazy.fold(coef)
-            if not velocity_in_place:
-                coef_velocity[...] = velocity_by_feature.T
-            lazy_velocity.fold(coef_velocity)
+            velocity.fold()
+            if average is not None:
+                average.fold()
         return loss_sum, n_seen
 
     def _sparse_chunk_rows(self, X, coef):
@@ -1099,6 +1118,24 @@ class _LazyCentring:
                 part = slice(start, start + block)
                 coef[:, part] -= np.multiply.outer(pending, self.offset[part])
             self.pending[...] = 0.0
+
+
+class _FeatureMajor:
+    """A buffer of coef's shape (a velocity, an average) as a sparse epoch keeps it:
+    ``by_feature``, its transpose C-ordered (itself for a Fortran-ordered
+    buffer, else a copy), and its centring's pending rank-one part (``lazy``);
+    :meth:`fold` writes both back into the buffer."""
+
+    def __init__(self, buffer, offset):
+        self.buffer = buffer
+        self.in_place = buffer.T.flags.c_contiguous
+        self.by_feature = buffer.T if self.in_place else np.ascontiguousarray(buffer.T)
+        self.lazy = _LazyCentring(self.by_feature, offset)
+
+    def fold(self):
+        if not self.in_place:
+            self.buffer[...] = self.by_feature.T
+        self.lazy.fold(self.buffer)
 
 
 def _fold_shrinkage(weights_by_feature, in_place, coef, scale, transpose_scaled=None):

@@ -1111,7 +1111,9 @@ class SoftmaxRegressor(ClassifierMixin, BaseEstimator):
             # however the stream is cut (one-row chunks of eta0="auto" used to take
             # full steps, and the model depended on the order of the rows).
             self.batch_size if incremental else min(self.batch_size, n_train),
-            sparse_kernels=compiled_sparse_rule(state.optimizer, Penalty.of(self)),
+            sparse_kernels=compiled_sparse_rule(
+                state.optimizer, Penalty.of(self), saga=not incremental and self._uses_saga(X)
+            ),
         )
         run = EpochRunner(
             self, X, y_idx, weights, train_rows, state, rng, engine, incremental=incremental

@@ -1198,3 +1198,39 @@ def test_sparse_fit_objective_through_the_compiled_product(force_path, dtype):
     )
     rtol = 1e-12 if dtype == np.float64 else 1e-5
     assert model.loss_curve_[-1] == pytest.approx(expected, rel=rtol)
+
+
+@pytest.mark.parametrize("kernel", ["sparse_saga_epoch_chunk", "sparse_momentum_epoch_chunk"])
+@pytest.mark.parametrize("centred", [False, True])
+def test_sparse_kernels_stay_in_bounds(force_path, monkeypatch, kernel, centred):
+    """The kernels compile without bounds checks; their Python function does index
+    checking. Each outer kernel run as Python on a small epoch, uncentred (empty
+    centring arrays: the SAGA kernel once stepped an empty ``offset_dot``) and
+    centred, must give the compiled kernel's result."""
+    from sksoftmax import _compiled
+    from sksoftmax._optim import SAGAMemory
+    from sksoftmax._penalty import Penalty
+
+    X, y = make_problem(N_SAMPLES, 40, 3, np.float64, sparse=True, seed=4)
+    offset = np.asarray(X.mean(axis=0)).ravel() if centred else None
+    force_path("compiled")
+    results = []
+    for as_python in (False, True):
+        if as_python:
+            python_function = getattr(_compiled, kernel).py_func
+            monkeypatch.setattr(_compiled, kernel, python_function)
+        coef, intercept = np.zeros((3, 40), order="F"), np.zeros(3)
+        momentum = 0.9 if "momentum" in kernel else 0.0
+        rule = SGDOptimizer(
+            [coef, intercept], learning_rate="constant", eta0=0.1, power_t=0.5, alpha=0.0,
+            momentum=momentum, average=bool(momentum),
+        )  # fmt: skip
+        saga = SAGAMemory(N_SAMPLES, N_SAMPLES, coef, intercept, 32) if not momentum else None
+        engine = EpochEngine(X, 3, 32)
+        expected_path = "compiled sparse momentum" if momentum else "compiled sparse saga"
+        assert engine.path(coef, rule, saga, Penalty(0.01)) == expected_path
+        engine.run_epoch(X, y, None, None, coef, intercept, rule, penalty=Penalty(0.01),
+                         fit_intercept=True, offset=offset, saga=saga)  # fmt: skip
+        results.append(coef)
+    assert np.abs(results[0]).max() > 0
+    assert_allclose(results[1], results[0], rtol=1e-12, atol=1e-14)
