@@ -717,9 +717,7 @@ class EpochEngine:
             average_arrays = (average.by_feature, optimizer.averages[1], average.lazy.pending)
         else:
             average = None
-            average_arrays = (
-                np.empty((0, coef.shape[0]), coef.dtype), np.empty(0, intercept.dtype), np.zeros(0)
-            )  # fmt: skip
+            average_arrays = (None, np.empty(0, intercept.dtype), np.zeros(0))
         y, weights, order = self._compiled_inputs(X, y, weights, order)
         n_rows = len(order)
         n_steps = min(-(-n_rows // self.batch_size), MOMENTUM_TABLE_STEPS)
