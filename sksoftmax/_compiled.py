@@ -192,7 +192,8 @@ def _residual(Z, m, y, order, start, weights, scale, max_logit):
     """Turn ``Z[:m]`` into ``scale * w_i * (P - Y)`` in place.
 
     Returns ``(sum_i w_i * CE_i, status)``; ``status`` is not OK when a logit is
-    past ``max_logit`` (or NaN), and then ``Z`` is left part-way.
+    past ``max_logit`` (or NaN), and then ``Z`` is left part-way, or when the
+    loss is not finite.
     """
     n_params = Z.shape[1]
     loss_sum = 0.0
@@ -227,6 +228,8 @@ def _residual(Z, m, y, order, start, weights, scale, max_logit):
                 Z[i, c] = Z[i, c] * inverse * (w * scale)
             Z[i, target] -= w * scale
         loss_sum += w * ce
+    if not math.isfinite(loss_sum):
+        return loss_sum, STATUS_NONFINITE_LOSS
     return loss_sum, STATUS_OK
 
 
@@ -563,8 +566,6 @@ def dense_epoch_chunk(
         batch_loss, status = _residual(Z, m, y, order, first, weights, scale, max_logit)
         if status != STATUS_OK:
             return loss_sum, n_seen, status
-        if not math.isfinite(batch_loss):
-            return loss_sum, n_seen, STATUS_NONFINITE_LOSS
         loss_sum += batch_loss
         if saga:
             _swap_residuals(Z, m, order, first, residual_table)
@@ -703,8 +704,6 @@ def sparse_epoch_chunk(
             no_means, no_drift, no_steps, 0,
         )  # fmt: skip
         batch_loss, status = _residual(Z, m, y, order, first, weights, scale, max_logit)
-        if status == STATUS_OK and not math.isfinite(batch_loss):
-            status = STATUS_NONFINITE_LOSS
         if status != STATUS_OK:
             shrinkage[0] = shrink
             return loss_sum, n_seen, status
@@ -1035,8 +1034,6 @@ def sparse_saga_epoch_chunk(
             mean_by_feature, drift, last_step, k,
         )  # fmt: skip
         batch_loss, status = _residual(Z, m, y, order, first, weights, scale, max_logit)
-        if status == STATUS_OK and not math.isfinite(batch_loss):
-            status = STATUS_NONFINITE_LOSS
         if status != STATUS_OK:
             shrinkage[0] = shrink
             step_state[0] = k
@@ -1516,8 +1513,6 @@ def sparse_momentum_epoch_chunk(
             x_dot_offsets, products, level_start, memo, memo_at, last_step, k,
         )  # fmt: skip
         batch_loss, status = _residual(Z, m, y, order, first, weights, scale, max_logit)
-        if status == STATUS_OK and not math.isfinite(batch_loss):
-            status = STATUS_NONFINITE_LOSS
         if status != STATUS_OK:
             step_state[0] = k
             return loss_sum, n_seen, status
