@@ -38,9 +38,8 @@ COMPILED_MIN_SIZE = 2**20
 COMPILED_MIN_NNZ = 2**18
 
 # The compiled sparse momentum epoch's table of step maps holds at most this many
-# steps (~220 bytes each); past them every feature is brought up to date and the
-# table starts again. One catch-up of 50,000 x 20 weights costs about what 8
-# batches of 128 text-like rows do: once per 65,536 steps, nothing.
+# steps (about 180 bytes each, with its memo); past them every feature is brought
+# up to date (one pass over the weights) and the table starts again.
 MOMENTUM_TABLE_STEPS = 2**16
 
 # Dense X: and with at most this many logits per batch (n_params * batch_size).
