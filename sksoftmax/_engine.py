@@ -663,25 +663,19 @@ class EpochEngine:
         counters = np.array([optimizer.t, optimizer.n_averaged], dtype=np.int64)
         shrinkage = np.ones(1)
         schedule = _schedule_arguments(compiled, optimizer, epoch.penalty)
-        loss_sum, n_seen = 0.0, 0
+
+        def kernel_call(start, stop):
+            return compiled.sparse_saga_epoch_chunk(
+                X.data, X.indices, X.indptr, y, weights, order, start, stop, self.batch_size,
+                weights_by_feature, shrinkage, lazy.offset, lazy.pending, lazy.offset_dot,
+                lazy.offset_sq_norm, intercept, self.logits, saga.residuals, mean_by_feature,
+                saga.mean_grad_intercept, float(saga.factor), mean_offset_dot, drift, last_step,
+                step_state, counters, *schedule, bool(epoch.fit_intercept), float(MAX_LOGIT),
+            )  # fmt: skip
+
         try:
-            for start in range(0, n_rows, chunk):
-                chunk_loss, chunk_seen, status = compiled.sparse_saga_epoch_chunk(
-                    X.data, X.indices, X.indptr, y, weights, order, start,
-                    min(start + chunk, n_rows), self.batch_size, weights_by_feature, shrinkage,
-                    lazy.offset, lazy.pending, lazy.offset_dot, lazy.offset_sq_norm, intercept,
-                    self.logits, saga.residuals, mean_by_feature, saga.mean_grad_intercept,
-                    float(saga.factor), mean_offset_dot, drift, last_step, step_state, counters,
-                    *schedule, bool(epoch.fit_intercept), float(MAX_LOGIT),
-                )  # fmt: skip
-                optimizer.t = int(counters[0])
-                loss_sum += chunk_loss
-                n_seen += chunk_seen
-                _raise_for_status(compiled, status, optimizer)
-                if epoch.stop_requested is not None and epoch.stop_requested():
-                    break
+            return self._run_chunks(epoch, n_rows, chunk, counters, kernel_call)
         finally:
-            optimizer.t = int(counters[0])
             compiled.saga_catch_up(
                 weights_by_feature, mean_by_feature, drift, last_step, int(step_state[0])
             )
@@ -691,7 +685,6 @@ class EpochEngine:
                 weights_by_feature, in_place, coef, shrinkage[0], compiled.transpose_scaled
             )
             lazy.fold(coef)
-        return loss_sum, n_seen
 
     def _run_compiled_sparse_momentum_epoch(self, epoch):
         """:meth:`run_epoch` with momentum on CSR, by
@@ -729,28 +722,22 @@ class EpochEngine:
         chunk = self._sparse_chunk_rows(X, coef)
         counters = np.array([optimizer.t, optimizer.n_averaged], dtype=np.int64)
         schedule = _schedule_arguments(compiled, optimizer, epoch.penalty)
-        loss_sum, n_seen = 0.0, 0
+
+        def kernel_call(start, stop):
+            return compiled.sparse_momentum_epoch_chunk(
+                X.data, X.indices, X.indptr, y, weights, order, start, stop, self.batch_size,
+                weights_by_feature, velocity.by_feature, average_arrays[0], intercept,
+                optimizer.velocities[1], average_arrays[1], lazy.offset, lazy.pending,
+                velocity.lazy.pending, average_arrays[2], lazy.offset_dot,
+                velocity.lazy.offset_dot, lazy.offset_sq_norm, self.logits, products, level_start,
+                memo, memo_at, last_step, step_state, counters, float(optimizer.momentum),
+                bool(optimizer.nesterov), int(optimizer.average_start), n_steps, *schedule,
+                bool(epoch.fit_intercept), float(MAX_LOGIT),
+            )  # fmt: skip
+
         try:
-            for start in range(0, n_rows, chunk):
-                chunk_loss, chunk_seen, status = compiled.sparse_momentum_epoch_chunk(
-                    X.data, X.indices, X.indptr, y, weights, order, start,
-                    min(start + chunk, n_rows), self.batch_size, weights_by_feature,
-                    velocity.by_feature, average_arrays[0], intercept, optimizer.velocities[1],
-                    average_arrays[1], lazy.offset, lazy.pending, velocity.lazy.pending,
-                    average_arrays[2], lazy.offset_dot, velocity.lazy.offset_dot,
-                    lazy.offset_sq_norm, self.logits, products, level_start, memo, memo_at,
-                    last_step, step_state, counters, float(optimizer.momentum),
-                    bool(optimizer.nesterov), int(optimizer.average_start), n_steps, *schedule,
-                    bool(epoch.fit_intercept), float(MAX_LOGIT),
-                )  # fmt: skip
-                optimizer.t, optimizer.n_averaged = int(counters[0]), int(counters[1])
-                loss_sum += chunk_loss
-                n_seen += chunk_seen
-                _raise_for_status(compiled, status, optimizer)
-                if epoch.stop_requested is not None and epoch.stop_requested():
-                    break
+            return self._run_chunks(epoch, n_rows, chunk, counters, kernel_call)
         finally:
-            optimizer.t, optimizer.n_averaged = int(counters[0]), int(counters[1])
             compiled.momentum_catch_up(
                 weights_by_feature, velocity.by_feature, average_arrays[0], products,
                 level_start, memo, memo_at, last_step, int(step_state[0]),
@@ -760,6 +747,28 @@ class EpochEngine:
             velocity.fold()
             if average is not None:
                 average.fold()
+
+    def _run_chunks(self, epoch, n_rows, chunk, counters, kernel_call):
+        """A compiled epoch's loop over chunks of rows: ``kernel_call(start, stop)``
+        runs the batches of ``order[start:stop]`` and returns ``(loss_sum, n_seen,
+        status)``. After each call the optimiser takes the kernel's ``counters``
+        (``t``, ``n_averaged``; also however the loop ends: the kernel writes them
+        after every batch, so a KeyboardInterrupt raised as it returns cannot
+        separate them from the weights), a divergence raises, and Ctrl-C is
+        polled. Returns ``(loss_sum, n_seen)``."""
+        optimizer = epoch.optimizer
+        loss_sum, n_seen = 0.0, 0
+        try:
+            for start in range(0, n_rows, chunk):
+                chunk_loss, chunk_seen, status = kernel_call(start, min(start + chunk, n_rows))
+                optimizer.t, optimizer.n_averaged = int(counters[0]), int(counters[1])
+                loss_sum += chunk_loss
+                n_seen += chunk_seen
+                _raise_for_status(self._kernels, status, optimizer)
+                if epoch.stop_requested is not None and epoch.stop_requested():
+                    break
+        finally:
+            optimizer.t, optimizer.n_averaged = int(counters[0]), int(counters[1])
         return loss_sum, n_seen
 
     def _sparse_chunk_rows(self, X, coef):
@@ -793,7 +802,6 @@ class EpochEngine:
         X, y, weights, order = epoch.X, epoch.y, epoch.weights, epoch.order
         coef, intercept, optimizer = epoch.coef, epoch.intercept, epoch.optimizer
         penalty, fit_intercept = epoch.penalty, epoch.fit_intercept
-        stop_requested = epoch.stop_requested
         compiled = self._kernels
         y, weights, order = self._compiled_inputs(X, y, weights, order)
         n_rows = len(order)
@@ -810,46 +818,40 @@ class EpochEngine:
             bool(fit_intercept),
             float(MAX_LOGIT),
         )
-        loss_sum = 0.0
-        n_seen = 0
+
+        def kernel_call(start, stop):
+            return compiled.sparse_epoch_chunk(
+                X.data,
+                X.indices,
+                X.indptr,
+                y,
+                weights,
+                order,
+                start,
+                stop,
+                self.batch_size,
+                weights_by_feature,
+                shrinkage,
+                lazy.offset,
+                lazy.pending,
+                lazy.offset_dot,
+                lazy.offset_sq_norm,
+                intercept,
+                self.logits,
+                self.grad_intercept,
+                l1_applied,
+                l1_total,
+                average.sums,
+                average.state,
+                average.pending_mean,
+                average.intercept,
+                counters,
+                *hyperparameters,
+            )
+
         try:
-            for start in range(0, n_rows, chunk):
-                chunk_loss, chunk_seen, status = compiled.sparse_epoch_chunk(
-                    X.data,
-                    X.indices,
-                    X.indptr,
-                    y,
-                    weights,
-                    order,
-                    start,
-                    min(start + chunk, n_rows),
-                    self.batch_size,
-                    weights_by_feature,
-                    shrinkage,
-                    lazy.offset,
-                    lazy.pending,
-                    lazy.offset_dot,
-                    lazy.offset_sq_norm,
-                    intercept,
-                    self.logits,
-                    self.grad_intercept,
-                    l1_applied,
-                    l1_total,
-                    average.sums,
-                    average.state,
-                    average.pending_mean,
-                    average.intercept,
-                    counters,
-                    *hyperparameters,
-                )
-                optimizer.t, optimizer.n_averaged = int(counters[0]), int(counters[1])
-                loss_sum += chunk_loss
-                n_seen += chunk_seen
-                _raise_for_status(compiled, status, optimizer)
-                if stop_requested is not None and stop_requested():
-                    break
+            return self._run_chunks(epoch, n_rows, chunk, counters, kernel_call)
         finally:
-            optimizer.t, optimizer.n_averaged = int(counters[0]), int(counters[1])
             if penalty.l1:
                 optimizer.l1_total = float(l1_total[0])
             average.fold(optimizer, weights_by_feature, lazy)
@@ -857,7 +859,6 @@ class EpochEngine:
                 weights_by_feature, in_place, coef, shrinkage[0], compiled.transpose_scaled
             )
             lazy.fold(coef)
-        return loss_sum, n_seen
 
     def _run_compiled_epoch(self, epoch):
         """:meth:`run_epoch` for dense X by :func:`sksoftmax._compiled.dense_epoch_chunk`.
@@ -869,7 +870,7 @@ class EpochEngine:
         X, y, weights, order = epoch.X, epoch.y, epoch.weights, epoch.order
         coef, intercept, optimizer = epoch.coef, epoch.intercept, epoch.optimizer
         penalty, fit_intercept = epoch.penalty, epoch.fit_intercept
-        stop_requested, offset, saga = epoch.stop_requested, epoch.offset, epoch.saga
+        offset, saga = epoch.offset, epoch.saga
         compiled = self._kernels
         y, weights, order = self._compiled_inputs(X, y, weights, order)
         n_rows = len(order)
@@ -888,8 +889,6 @@ class EpochEngine:
         effective_intercept = np.empty_like(intercept)
         rows_by_work = COMPILED_CHUNK_WORK // (2 * coef.size)
         chunk = self.batch_size * max(1, min(COMPILED_CHUNK_ROWS, rows_by_work) // self.batch_size)
-        # The kernel writes the optimiser's counters here after every batch, so a
-        # KeyboardInterrupt raised as it returns cannot separate them from the weights.
         counters = np.array([optimizer.t, optimizer.n_averaged], dtype=np.int64)
         # SAGA's L1 part is the prox, which keeps no state.
         l1_applied, l1_total = _l1_arguments(optimizer, coef, penalty if saga is None else None)
@@ -904,47 +903,40 @@ class EpochEngine:
             bool(fit_intercept),
             float(MAX_LOGIT),
         )
-        loss_sum = 0.0
-        n_seen = 0
+
+        def kernel_call(start, stop):
+            return compiled.dense_epoch_chunk(
+                X,
+                y,
+                weights,
+                order,
+                start,
+                stop,
+                self.batch_size,
+                coef,
+                intercept,
+                velocities[0],
+                velocities[1],
+                averages[0],
+                averages[1],
+                offset,
+                effective_intercept,
+                *memory,
+                saga_factor,
+                self.logits,
+                self.grad_coef,
+                self.grad_intercept,
+                l1_applied,
+                l1_total,
+                counters,
+                *hyperparameters,
+            )
+
         try:
-            for start in range(0, n_rows, chunk):
-                chunk_loss, chunk_seen, status = compiled.dense_epoch_chunk(
-                    X,
-                    y,
-                    weights,
-                    order,
-                    start,
-                    min(start + chunk, n_rows),
-                    self.batch_size,
-                    coef,
-                    intercept,
-                    velocities[0],
-                    velocities[1],
-                    averages[0],
-                    averages[1],
-                    offset,
-                    effective_intercept,
-                    *memory,
-                    saga_factor,
-                    self.logits,
-                    self.grad_coef,
-                    self.grad_intercept,
-                    l1_applied,
-                    l1_total,
-                    counters,
-                    *hyperparameters,
-                )
-                optimizer.t, optimizer.n_averaged = int(counters[0]), int(counters[1])
-                loss_sum += chunk_loss
-                n_seen += chunk_seen
-                _raise_for_status(compiled, status, optimizer)
-                if stop_requested is not None and stop_requested():
-                    break
+            return self._run_chunks(epoch, n_rows, chunk, counters, kernel_call)
         finally:
-            optimizer.t, optimizer.n_averaged = int(counters[0]), int(counters[1])
             if penalty.l1 and saga is None:
                 optimizer.l1_total = float(l1_total[0])
-        return loss_sum, n_seen
 
 
 class _Epoch:
